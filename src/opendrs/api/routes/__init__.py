@@ -1,0 +1,1 @@
+"""Routes, one module per spec group. Each module exposes ``router``."""

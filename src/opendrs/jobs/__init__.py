@@ -1,0 +1,1 @@
+"""Use cases: task lifecycle, validation and the state machine (service layer)."""
