@@ -1,0 +1,364 @@
+"""MySQL/MariaDB target: full-load writes, idempotent CDC apply and checkpoints in one transaction.
+
+Exactly-once effect: every apply commits the changed rows AND the stream position in the same
+target transaction (table ``opendrs_meta.checkpoints``). Apply is idempotent (REPLACE / DELETE
+by key with full row images), so replaying from an older position after a crash converges
+to the same rows.
+
+Within a batch, changes are coalesced to the final state per key (upsert or delete), which
+turns N updates of a hot row into one write and lets rows of one table go out as one
+multi-row statement. That is only valid because a batch is applied atomically: the target
+never shows a state the source did not pass through at a transaction boundary.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+import pymysql
+
+from opendrs.engines.base import EndpointConfig
+from opendrs.engines.mysql.connection import MySQLEngineError, connect, session_for_apply
+from opendrs.engines.mysql.dialect import (
+    delete_by_row_sql,
+    insert_sql,
+    qualified,
+    qualified_param,
+    quote_ident,
+    quote_param_ident,
+    replace_sql,
+)
+from opendrs.engines.mysql.schema import create_objects, create_structure
+from opendrs.pipeline.model import Catalog, Op, Row, TableRef, TableSchema, Transaction
+from opendrs.pipeline.selection import Selection
+
+log = logging.getLogger("opendrs.mysql.target")
+
+META_DB = "opendrs_meta"
+CHECKPOINTS = f"`{META_DB}`.`checkpoints`"
+# DDL errors that mean "this statement was already applied" when a DDL is replayed after a crash.
+REPLAYED_DDL_ERRORS = {1007, 1050, 1051, 1054, 1060, 1061, 1068, 1091, 1146, 1008}
+DELETE_CHUNK = 500
+
+
+class ConflictStop(MySQLEngineError):
+    """conflict_policy "stop": a change did not fit the target's rows; the task fails with the details."""
+
+
+class MySQLTarget:
+    """One per worker: holds a target connection with apply-friendly session settings.
+
+    ``filters`` are the 4.3.1 row filters by SOURCE table: rows that do not satisfy them are
+    kept off the target (written, then removed in the same transaction by a key-bounded
+    DELETE, so the server evaluates the condition with its own SQL semantics).
+    """
+
+    def __init__(self, ep: EndpointConfig, *, replace_definer: bool = False,
+                 filters: dict[TableRef, str] | None = None) -> None:
+        self.ep = ep
+        self.replace_definer = replace_definer
+        self.filters = filters or {}
+        self.conn = connect(ep, autocommit=False)
+        session_for_apply(self.conn)
+        self._ensure_meta()
+
+    def close(self) -> None:
+        with contextlib.suppress(pymysql.err.Error):
+            self.conn.close()
+
+    # --- structure ---------------------------------------------------------------------------
+    def prepare(self, catalog: Catalog, selection: Selection, drop_existing: bool) -> None:
+        create_structure(self.conn, catalog, selection, drop_existing=drop_existing,
+                         replace_definer=self.replace_definer)
+        self.conn.commit()
+
+    def finish(self, catalog: Catalog, selection: Selection) -> None:
+        create_objects(self.conn, catalog, selection, replace_definer=self.replace_definer,
+                       target_user=self.ep.user)  # the runner passes triggers/events only at cut-over
+        self.conn.commit()
+
+    # --- checkpoints ----------------------------------------------------------------------------
+    def _ensure_meta(self) -> None:
+        with self.conn.cursor() as cur:
+            cur.execute(f"CREATE DATABASE IF NOT EXISTS `{META_DB}`")
+            cur.execute(
+                f"CREATE TABLE IF NOT EXISTS {CHECKPOINTS} (job_id VARCHAR(64) NOT NULL, name VARCHAR(128) NOT NULL, "
+                "doc LONGTEXT NOT NULL, updated_at DATETIME(6) NOT NULL, PRIMARY KEY (job_id, name)) ENGINE=InnoDB"
+            )
+        self.conn.commit()
+
+    def read_checkpoint(self, job_id: str, name: str) -> dict[str, Any] | None:
+        with self.conn.cursor() as cur:
+            cur.execute(f"SELECT doc FROM {CHECKPOINTS} WHERE job_id=%s AND name=%s", (job_id, name))
+            row = cur.fetchone()
+        self.conn.commit()
+        if row is None:
+            return None
+        doc: dict[str, Any] = json.loads(row[0])
+        return doc
+
+    def read_checkpoints(self, job_id: str, prefix: str) -> dict[str, dict[str, Any]]:
+        with self.conn.cursor() as cur:
+            cur.execute(f"SELECT name, doc FROM {CHECKPOINTS} WHERE job_id=%s AND name LIKE %s",
+                        (job_id, _like_prefix(prefix)))
+            rows = cur.fetchall()
+        self.conn.commit()
+        return {name: json.loads(doc) for name, doc in rows}
+
+    def _put_checkpoint(self, cur: Any, job_id: str, name: str, doc: dict[str, Any]) -> None:
+        cur.execute(f"REPLACE INTO {CHECKPOINTS} (job_id, name, doc, updated_at) VALUES (%s, %s, %s, NOW(6))",
+                    (job_id, name, json.dumps(doc, default=str)))
+
+    def write_checkpoint(self, job_id: str, name: str, doc: dict[str, Any]) -> None:
+        with self.conn.cursor() as cur:
+            self._put_checkpoint(cur, job_id, name, doc)
+        self.conn.commit()
+
+    def drop_checkpoints(self, job_id: str) -> None:
+        with self.conn.cursor() as cur:
+            cur.execute(f"DELETE FROM {CHECKPOINTS} WHERE job_id=%s", (job_id,))
+        self.conn.commit()
+
+    # --- full load ------------------------------------------------------------------------------
+    def load(self, job_id: str, table: TableSchema, target: TableRef, rows: Sequence[Row],
+             checkpoint: tuple[str, dict[str, Any]] | None = None) -> int:
+        try:
+            with self.conn.cursor() as cur:
+                written = self._upsert(cur, table, target, rows) if rows else 0
+                if checkpoint is not None:
+                    self._put_checkpoint(cur, job_id, checkpoint[0], checkpoint[1])
+            self.conn.commit()
+        except BaseException:
+            self._rollback()
+            raise
+        return written
+
+    # --- CDC apply ------------------------------------------------------------------------------
+    def apply(self, job_id: str, txns: Sequence[Transaction], catalog: Catalog, selection: Selection,
+              checkpoint: dict[str, Any], conflict_policy: str = "overwrite") -> None:
+        """Apply a run of DML transactions and store the checkpoint atomically (DDL goes via apply_ddl).
+
+        ``conflict_policy`` (4.3.2): "overwrite" makes the target row equal the source's;
+        "ignore" keeps the target's data where a change does not fit it (an insert of a row
+        that exists, an update or delete of one that does not); "stop" fails the task there.
+        """
+        try:
+            with self.conn.cursor() as cur:
+                self._apply_dml(cur, txns, catalog, selection, conflict_policy)
+                self._put_checkpoint(cur, job_id, "cdc", checkpoint)
+            self.conn.commit()
+        except BaseException:
+            self._rollback()
+            raise
+
+    def apply_ddl(self, job_id: str, ddl: str, schema: str | None, selection: Selection,
+                  checkpoint: dict[str, Any]) -> None:
+        """DDL commits implicitly in MySQL; the checkpoint follows it, and a replay is tolerated."""
+        target_schema = selection.target_database(schema) if schema else None
+        with self.conn.cursor() as cur:
+            if target_schema:
+                cur.execute(f"USE {quote_ident(target_schema)}")
+            try:
+                cur.execute(ddl)
+            except pymysql.err.MySQLError as exc:
+                code = exc.args[0] if exc.args else 0
+                if code not in REPLAYED_DDL_ERRORS:
+                    raise
+                log.warning("DDL already applied on the target (replay after restart?): %s -- %s", ddl[:200], exc)
+            self._put_checkpoint(cur, job_id, "cdc", checkpoint)
+        self.conn.commit()
+
+    def _rollback(self) -> None:
+        try:
+            self.conn.rollback()
+        except pymysql.err.Error:
+            log.debug("rollback on a broken connection")
+
+    def _apply_dml(self, cur: Any, txns: Sequence[Transaction], catalog: Catalog, selection: Selection,
+                   conflict_policy: str = "overwrite") -> None:
+        # table -> key -> final row image (None = deleted). Keyless tables keep their events in order.
+        final: dict[TableRef, dict[Row, Row | None]] = {}
+        # table -> key -> whether the first change of the batch expected the row to exist already
+        expected: dict[TableRef, dict[Row, bool]] = {}
+        keyless: dict[TableRef, list[tuple[Op, Row | None, Row | None]]] = {}
+        schemas: dict[TableRef, TableSchema] = {}
+        for txn in txns:
+            for ev in txn.events:
+                schema = schemas.get(ev.table) or catalog.table(ev.table)
+                if schema is None:
+                    continue  # not selected (filtered at capture, but DDL may have renamed things)
+                schemas[ev.table] = schema
+                idx = schema.key_indexes
+                if not idx:
+                    keyless.setdefault(ev.table, []).append((ev.op, ev.before, ev.after))
+                    continue
+                per_key = final.setdefault(ev.table, {})
+                first = expected.setdefault(ev.table, {})
+                image = ev.after if ev.op is Op.INSERT else ev.before
+                if image is not None:
+                    first.setdefault(tuple(image[i] for i in idx), ev.op is not Op.INSERT)
+                if ev.op is Op.UPDATE and ev.after is not None:
+                    first.setdefault(tuple(ev.after[i] for i in idx), False)
+                if ev.op is Op.INSERT and ev.after is not None:
+                    per_key[tuple(ev.after[i] for i in idx)] = ev.after
+                elif ev.op is Op.DELETE and ev.before is not None:
+                    per_key[tuple(ev.before[i] for i in idx)] = None
+                elif ev.op is Op.UPDATE and ev.after is not None:
+                    if ev.before is not None:
+                        old = tuple(ev.before[i] for i in idx)
+                        new = tuple(ev.after[i] for i in idx)
+                        if old != new:
+                            per_key[old] = None
+                    per_key[tuple(ev.after[i] for i in idx)] = ev.after
+        for ref, rows in final.items():
+            schema = schemas[ref]
+            target = selection.target(ref)
+            if conflict_policy != "overwrite":
+                rows = self._resolve_conflicts(cur, schema, target, rows, expected[ref], conflict_policy)
+            deleted = [k for k, v in rows.items() if v is None]
+            upserts = [v for v in rows.values() if v is not None]
+            self._delete_keys(cur, schema, target, deleted)
+            if upserts:
+                self._upsert(cur, schema, target, upserts)
+        for ref, events in keyless.items():
+            self._apply_keyless(cur, schemas[ref], selection.target(ref), events)
+
+    def _resolve_conflicts(self, cur: Any, table: TableSchema, target: TableRef, rows: dict[Row, Row | None],
+                           expected: dict[Row, bool], policy: str) -> dict[Row, Row | None]:
+        """Keys whose target state contradicts the first change's expectation are conflicts."""
+        present = self._existing_keys(cur, table, target, list(rows))
+        kept: dict[Row, Row | None] = {}
+        for key, image in rows.items():
+            if expected.get(key, True) == (key in present):
+                kept[key] = image
+                continue
+            what = "already exists" if key in present else "does not exist"
+            if policy == "stop":
+                raise ConflictStop(
+                    f"conflict on {target}: the row with key {dict(zip(table.key, key, strict=True))} {what} on "
+                    "the target (conflict_policy stop). Fix the target row, or set conflict_policy to "
+                    "overwrite or ignore with 4.3.2, then retry the task")
+            log.info("conflict on %s key %s (%s): kept the target's data (conflict_policy ignore)", target, key, what)
+        return kept
+
+    def _existing_keys(self, cur: Any, table: TableSchema, target: TableRef, keys: list[Row]) -> set[Row]:
+        found: set[Row] = set()
+        cols = ", ".join(quote_param_ident(k) for k in table.key)
+        for where, args in _key_batches(table, keys):
+            cur.execute(f"SELECT {cols} FROM {qualified_param(target)} WHERE {where}", args)
+            found.update(tuple(r) for r in cur.fetchall())
+        return found
+
+    def _upsert(self, cur: Any, table: TableSchema, target: TableRef, rows: Sequence[Row]) -> int:
+        cols = [i for i, c in enumerate(table.columns) if not c.generated]
+        sql = replace_sql(target, table.writable)
+        if len(cols) == len(table.columns):
+            args: Sequence[Row] = rows
+        else:
+            args = [tuple(r[i] for i in cols) for r in rows]
+        cur.executemany(sql, args)
+        condition = self.filters.get(table.ref)
+        if condition:
+            self._drop_filtered(cur, table, target, rows, condition)
+        return sum(_row_bytes(r) for r in args)
+
+    def _drop_filtered(self, cur: Any, table: TableSchema, target: TableRef, rows: Sequence[Row],
+                       condition: str) -> None:
+        """Remove the just-written rows that fail the 4.3.1 filter (NULL counts as failing)."""
+        cond = condition.replace("%", "%%")
+        if not table.key:
+            cur.execute(f"DELETE FROM {qualified_param(target)} WHERE ({cond}) IS NOT TRUE")
+            return
+        idx = table.key_indexes
+        keys = [tuple(r[i] for i in idx) for r in rows]
+        for where, args in _key_batches(table, keys):
+            cur.execute(f"DELETE FROM {qualified_param(target)} WHERE {where} AND ({cond}) IS NOT TRUE", args)
+
+    def _delete_keys(self, cur: Any, table: TableSchema, target: TableRef, keys: list[Row]) -> None:
+        for where, args in _key_batches(table, keys):
+            cur.execute(f"DELETE FROM {qualified_param(target)} WHERE {where}", args)
+
+    def _apply_keyless(self, cur: Any, table: TableSchema, target: TableRef,
+                       events: Iterable[tuple[Op, Row | None, Row | None]]) -> None:
+        """No key: match one row on every non-generated column (NULL-safe), in source order."""
+        cols = [i for i, c in enumerate(table.columns) if not c.generated]
+        # A BIT column never equals a binary string in SQL; it does equal its integer value.
+        bits = {i for i in cols if table.columns[i].data_type == "bit"}
+        delete_sql = delete_by_row_sql(target, table.writable)
+        for op, before, after in events:
+            if op in (Op.DELETE, Op.UPDATE) and before is not None:
+                cur.execute(delete_sql, [_bit_int(before[i]) if i in bits else before[i] for i in cols])
+            if op in (Op.INSERT, Op.UPDATE) and after is not None:
+                self._insert_plain(cur, table, target, [after])
+        condition = self.filters.get(table.ref)
+        if condition:
+            self._drop_filtered(cur, table, target, [], condition)
+
+    def _insert_plain(self, cur: Any, table: TableSchema, target: TableRef, rows: Sequence[Row]) -> None:
+        cols = [i for i, c in enumerate(table.columns) if not c.generated]
+        cur.executemany(insert_sql(target, table.writable), [tuple(r[i] for i in cols) for r in rows])
+
+    def truncate(self, target: TableRef) -> None:
+        with self.conn.cursor() as cur:
+            cur.execute(f"TRUNCATE TABLE {qualified(target)}")
+        self.conn.commit()
+
+    def insert_rows(self, job_id: str, table: TableSchema, target: TableRef, rows: Sequence[Row],
+                    checkpoint: tuple[str, dict[str, Any]] | None = None) -> None:
+        """Plain INSERT (keyless tables in the full load: they are loaded into an empty table)."""
+        try:
+            with self.conn.cursor() as cur:
+                if rows:
+                    self._insert_plain(cur, table, target, rows)
+                    condition = self.filters.get(table.ref)
+                    if condition:
+                        self._drop_filtered(cur, table, target, rows, condition)
+                if checkpoint is not None:
+                    self._put_checkpoint(cur, job_id, checkpoint[0], checkpoint[1])
+            self.conn.commit()
+        except BaseException:
+            self._rollback()
+            raise
+
+
+def _key_batches(table: TableSchema, keys: list[Row]) -> Iterator[tuple[str, list[Any]]]:
+    """``(predicate, args)`` selecting rows by key, in batches of ``DELETE_CHUNK`` (param-safe).
+
+    One column: ``k IN (...)``. Several: ``(a = .. AND b = ..) OR ...`` -- MariaDB's row
+    constructor ``(a, b) IN ((..), ..)`` misses non-ASCII values of latin1 columns. BIT keys
+    are passed as integers (a BIT never equals a binary string in SQL).
+    """
+    bits = [table.columns[i].data_type == "bit" for i in table.key_indexes]
+    names = [quote_param_ident(k) for k in table.key]
+    one = "%s" if len(names) == 1 else "(" + " AND ".join(f"{n} = %s" for n in names) + ")"
+    for start in range(0, len(keys), DELETE_CHUNK):
+        part = keys[start : start + DELETE_CHUNK]
+        args = [_bit_int(v) if bit else v for k in part for v, bit in zip(k, bits, strict=True)]
+        if len(names) == 1:
+            yield f"{names[0]} IN ({', '.join([one] * len(part))})", args
+        else:
+            yield "(" + " OR ".join([one] * len(part)) + ")", args
+
+
+def _bit_int(value: Any) -> Any:
+    return int.from_bytes(value, "big") if isinstance(value, bytes | bytearray) else value
+
+
+def _like_prefix(prefix: str) -> str:
+    return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _row_bytes(row: Row) -> int:
+    total = 0
+    for v in row:
+        if v is None:
+            continue
+        if isinstance(v, bytes | str):
+            total += len(v)
+        else:
+            total += 8
+    return total

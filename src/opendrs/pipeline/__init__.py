@@ -1,0 +1,1 @@
+"""Engine-agnostic data movement: snapshot, stream (capture -> bounded queue -> apply), checkpoints."""
