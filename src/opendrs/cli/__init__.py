@@ -1,0 +1,1 @@
+"""Command line: ``opendrs serve`` and thin clients of the REST API."""

@@ -1,0 +1,52 @@
+"""``opendrs`` entry point. Subcommand groups live in their own modules."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import typer
+
+from opendrs import __version__
+
+app = typer.Typer(help="OpenDRS: self-hosted Data Replication Service.", no_args_is_help=True)
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(8080, help="TCP port."),
+    data_dir: Path = typer.Option(Path(".opendrs"), help="Where the SQLite store, key and task files live."),
+    store_url: str | None = typer.Option(None, help="Metadata store URL (default: SQLite in the data dir)."),
+    log_level: str = typer.Option("info", help="debug, info, warning or error."),
+) -> None:
+    """Run the API server and the task supervisor."""
+    import uvicorn
+
+    from opendrs.api.app import create_app
+    from opendrs.settings import Settings
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings(host=host, port=port, data_dir=data_dir, store_url=store_url)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, timeout_graceful_shutdown=30)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+
+
+def _register_groups() -> None:
+    """Attach the subcommand groups that exist (credentials, users, task, compare...)."""
+    import importlib
+
+    for name in ("identity", "tasks", "demo"):
+        try:
+            module = importlib.import_module(f"opendrs.cli.{name}")
+        except ModuleNotFoundError:
+            continue
+        module.register(app)
+
+
+_register_groups()
