@@ -201,6 +201,11 @@ class Cdc:
         return txn.ddl_schema is None or self.selection.includes_database(txn.ddl_schema)
 
     def _account(self, last: Transaction, changes: int, nbytes: int, txns: int) -> None:
+        # The batch and its checkpoint are committed on the target: a source that holds its
+        # history for us (a PostgreSQL slot pins WAL) may now release everything up to here.
+        acknowledge = getattr(self.source, "acknowledge", None)
+        if callable(acknowledge):
+            acknowledge(last.position)
         s = self.stats
         s.applied_changes += changes
         s.applied_txns += txns

@@ -93,6 +93,7 @@ class Op(StrEnum):
     INSERT = "I"
     UPDATE = "U"
     DELETE = "D"
+    TRUNCATE = "T"  # PostgreSQL logical decoding carries TRUNCATE as a change, with no row images
 
 
 @dataclass(frozen=True)

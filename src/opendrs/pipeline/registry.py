@@ -19,4 +19,11 @@ def _mysql() -> None:
     register()
 
 
+def _postgres() -> None:
+    from opendrs.engines.postgres.register import register
+
+    register()
+
+
 _mysql()
+_postgres()

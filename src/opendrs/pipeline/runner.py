@@ -106,6 +106,11 @@ class ReplicationRunner:
             drop = getattr(target, "drop_checkpoints", None)
             if callable(drop):
                 drop(job.id)
+            # Sources that keep server-side state for the task (a PostgreSQL slot pinning WAL,
+            # its publication) drop it here, so a stopped task leaves nothing behind.
+            free = getattr(source, "release", None)
+            if callable(free):
+                free()
         finally:
             source.close()
             target.close()
