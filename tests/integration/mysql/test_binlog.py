@@ -418,14 +418,16 @@ def test_idle_heartbeats_and_prompt_stop(mariadb_server: MariaDBServer, db: str)
             seen.append(txn)
 
     thread = run_in_thread(consume)
-    time.sleep(2.6)
-    stop_at.append(time.monotonic())
-    thread.join(5)
-    assert not thread.is_alive()
-    assert time.monotonic() - stop_at[0] < 2.0
+    deadline = time.monotonic() + 20  # a loaded CI machine may take a while to connect
+    while not seen and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert len(seen) >= 1  # idle: heartbeats carry the (unchanged) position and a fresh commit_ts
+    stop_at.append(time.monotonic())
+    thread.join(10)
+    assert not thread.is_alive()
+    assert time.monotonic() - stop_at[0] < 5.0
     assert all(t.events == [] and t.ddl is None and t.position == start for t in seen)
-    assert seen[-1].commit_ts >= time.time() - 3
+    assert seen[-1].commit_ts >= time.time() - 10
 
 
 def test_purged_or_unknown_start_file(mariadb_server: MariaDBServer, db: str) -> None:
