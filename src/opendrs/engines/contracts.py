@@ -7,9 +7,9 @@ All methods are blocking; the pipeline runs them in worker threads.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
-from opendrs.pipeline.model import Catalog, KeyRange, Position, Row, TableRef, TableSchema, Transaction
+from opendrs.pipeline.model import Catalog, EncodedBatch, KeyRange, Position, Row, TableRef, TableSchema, Transaction
 from opendrs.pipeline.selection import Selection
 
 
@@ -102,3 +102,27 @@ class TargetEngine(Protocol):
     def write_checkpoint(self, job_id: str, name: str, doc: dict[str, Any]) -> None: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class BulkSource(Protocol):
+    """Optional: a source that can serialise full-load rows in a bulk format (see ``EncodedBatch``)."""
+
+    bulk_format: str
+
+    def read_chunk_encoded(self, table: TableSchema, chunk: KeyRange, batch_rows: int) -> Iterator[EncodedBatch] | None:
+        """Like ``read_chunk`` but encoded; None when this table has a column the format cannot carry."""
+        ...
+
+
+@runtime_checkable
+class BulkTarget(Protocol):
+    """Optional: a target that loads ``EncodedBatch`` data natively."""
+
+    def accepts_encoded(self, table: TableSchema, bulk_format: str) -> bool: ...
+
+    def load_encoded(self, job_id: str, table: TableSchema, target: TableRef, batch: EncodedBatch,
+                     checkpoint: tuple[str, dict[str, Any]] | None = None) -> int:
+        """``load`` for an encoded batch: idempotent, checkpoint in the same transaction, returns bytes."""
+        ...
+

@@ -14,14 +14,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
-from opendrs.engines.contracts import SourceEngine, TargetEngine
+from opendrs.engines.contracts import BulkSource, BulkTarget, SourceEngine, TargetEngine
 from opendrs.pipeline.keys import decode_key, encode_key
-from opendrs.pipeline.model import Catalog, KeyRange, TableSchema
+from opendrs.pipeline.model import Catalog, EncodedBatch, KeyRange, Row, TableSchema
 from opendrs.pipeline.selection import Selection
 from opendrs.pipeline.throttle import Throttle
 
@@ -175,14 +175,26 @@ class FullLoad:
         rows_done = int(state.get("rows", 0))
         dest = self.selection.target(table.ref)
         key_idx = table.key_indexes
-        for batch in source.read_chunk(table, KeyRange(lower, rng.upper, index), self.settings.batch_rows):
+        chunk = KeyRange(lower, rng.upper, index)
+        batches: Iterable[list[Row] | EncodedBatch] | None = None
+        if isinstance(source, BulkSource) and isinstance(target, BulkTarget) and target.accepts_encoded(
+                table, source.bulk_format):
+            batches = source.read_chunk_encoded(table, chunk, self.settings.batch_rows)
+        if batches is None:
+            batches = source.read_chunk(table, chunk, self.settings.batch_rows)
+        for batch in batches:
             self._check()
             if not batch:
                 continue
-            last = tuple(batch[-1][i] for i in key_idx)
             rows_done += len(batch)
-            nbytes = target.load(self.job_id, table, dest, batch, checkpoint=(
-                name, {"last_key": encode_key(last), "rows": rows_done, "done": False}))
+            if isinstance(batch, EncodedBatch):
+                state = {"last_key": encode_key(batch.last_key), "rows": rows_done, "done": False}
+                assert isinstance(target, BulkTarget)
+                nbytes = target.load_encoded(self.job_id, table, dest, batch, checkpoint=(name, state))
+            else:
+                last = tuple(batch[-1][i] for i in key_idx)
+                nbytes = target.load(self.job_id, table, dest, batch, checkpoint=(
+                    name, {"last_key": encode_key(last), "rows": rows_done, "done": False}))
             self.progress.add(str(table.ref), len(batch), nbytes)
             if self.throttle is not None:
                 self.throttle.spend(nbytes)

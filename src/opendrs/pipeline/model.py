@@ -135,3 +135,23 @@ class KeyRange:
     lower: Row | None
     upper: Row | None
     index: int = 0
+
+
+@dataclass(frozen=True)
+class EncodedBatch:
+    """Full-load rows a source already serialised in a bulk format its same-engine target loads natively.
+
+    Why: for a same-engine pair, letting the servers format and parse rows (MySQL ``LOAD DATA``
+    lines, for one) avoids turning every value into a Python object and back, which is where
+    the row path spends its time. ``last_key`` is the last row's key (as ``read_chunk`` rows
+    carry it), so resuming works exactly as with row batches.
+    """
+
+    format: str
+    data: bytes
+    rows: int
+    last_key: Row
+
+    def __len__(self) -> int:
+        return self.rows
+
