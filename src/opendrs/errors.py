@@ -288,3 +288,12 @@ class BodyTooLarge(DrsError):
     http_status = 413
     error_code = "DRS.M00300"
     message = "Invalid request, %s"
+
+
+class CompareBusy(DrsError):
+    """4.1.33's documented answer when an object comparison is already under way."""
+
+    http_status = 400
+    error_code = "DRS.10000024"
+    message = "Another operation is being performed on the migration task or the migration task is abnormal."
+

@@ -1,8 +1,9 @@
 """Comparison (4.1.17-4.1.37) and DR (4.4.1-4.4.5) APIs through the official SDK and raw HTTP.
 
-No comparison engine and no DR engine exist yet, so a fully valid request answers DRS.M00300
-("... is not available for engine_type X yet"); everything before that point (validation,
-unknown task, status gates, DR-only checks) is real and tested here. DR read APIs answer from
+Comparison requests are validated and checked against the task here (validation, unknown task,
+unknown comparison ID, status gates, engine-only options); real comparison results on live MySQL
+tasks are tested in test_compare_mysql.py. No DR engine exists yet, so a fully valid DR request
+answers DRS.M00300 ("... is not available for engine_type X yet"). DR read APIs answer from
 what the engine reported in ``job.runtime["dr"]``; the tests write such a report into the store
 the way an engine would.
 
@@ -70,6 +71,7 @@ from opendrs.store.repo import JobRepo
 UNKNOWN = "00000000-0000-0000-0000-000000000jb0"
 COMPARE_ID = "48c6acb4-1473-48fd-8676-df3705758c27"
 NOT_AVAILABLE = "DRS.M00300"
+NO_RESULT = "DRS.M00289"
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -198,7 +200,8 @@ def _compare_body(job_id: str) -> CreateCompareTaskReq:
             compare_object_infos=[CompareObjectInfo(db_name="may_5", table_name=["t0", "t1"])]))
 
 
-def test_create_compare_task_status_gate_then_not_available(
+def test_create_compare_task_status_gate(
+
     sdk: Any, tasks: dict[str, str], quiet: tuple[ServerHandle, str]
 ) -> None:
     gated = sdk_error(lambda: sdk.create_compare_task(CreateCompareTaskRequest(body=_compare_body(tasks["sync"]))),
@@ -206,9 +209,10 @@ def test_create_compare_task_status_gate_then_not_available(
     assert "current task status" in gated.error_msg
     handle, running = quiet
     quiet_sdk = make_sdk_client(handle)
-    err = sdk_error(lambda: quiet_sdk.create_compare_task(CreateCompareTaskRequest(body=_compare_body(running))),
-                    NOT_AVAILABLE)
-    assert "data comparison is not available for engine_type mysql yet" in err.error_msg
+    created = quiet_sdk.create_compare_task(CreateCompareTaskRequest(body=_compare_body(running)))
+    assert created.job_id == running
+    assert created.object_level_compare_create_result.compare_task_id
+    assert created.data_level_compare_create_result.compare_task_id
 
 
 def test_create_compare_task_bad_input(http: DrsHttpClient, tasks: dict[str, str]) -> None:
@@ -235,15 +239,18 @@ def test_create_compare_task_bad_input(http: DrsHttpClient, tasks: dict[str, str
     raw_error(http, "POST", path, {"job_id": tasks["sync"], "data_level_compare_info": {
         **info, "compare_object_infos_with_token": [{"db_name": "ks", "table_name_with_token": [
             {"table_name": "t", "min_token": "0", "max_token": "9"}]}]}}, "DRS.M00202")
-    # Both parts empty = query the comparison list only: no status gate, but no engine either.
-    raw_error(http, "POST", path, {"job_id": tasks["sync"]}, NOT_AVAILABLE)
-    raw_error(http, "POST", path, {"job_id": tasks["sync"], "object_level_compare_type": "",
-                                   "data_level_compare_info": {}}, NOT_AVAILABLE)
+    # Both parts empty = query the comparison list only: no status gate.
+    assert http.call("POST", path, {"job_id": tasks["sync"]})["job_id"] == tasks["sync"]
+    assert http.call("POST", path, {"job_id": tasks["sync"], "object_level_compare_type": "",
+                                    "data_level_compare_info": {}})["job_id"] == tasks["sync"]
 
 
 def test_list_compare_result(sdk: Any, http: DrsHttpClient, tasks: dict[str, str]) -> None:
     body = QueryCompareResultReq(job_id=tasks["sync"], line_compare_id=COMPARE_ID, current_page=1, per_page=10)
-    sdk_error(lambda: sdk.list_compare_result(ListCompareResultRequest(body=body)), NOT_AVAILABLE)
+    sdk_error(lambda: sdk.list_compare_result(ListCompareResultRequest(body=body)), NO_RESULT)
+    listed = sdk.list_compare_result(ListCompareResultRequest(body=QueryCompareResultReq(
+        job_id=tasks["sync"], current_page=1, per_page=10)))
+    assert listed.job_id == tasks["sync"] and listed.compare_task_list_results is not None
     path = "/v3/{project_id}/jobs/query-compare-result"
     raw_error(http, "POST", path, {"job_id": tasks["sync"], "per_page": 10}, "DRS.M00201")
     raw_error(http, "POST", path, {"job_id": tasks["sync"], "current_page": 1}, "DRS.M00201")
@@ -257,8 +264,9 @@ def test_list_compare_result(sdk: Any, http: DrsHttpClient, tasks: dict[str, str
 
 def test_data_level_table_compare_jobs(sdk: Any, http: DrsHttpClient, tasks: dict[str, str]) -> None:
     job = tasks["sync"]
-    sdk_error(lambda: sdk.list_data_level_table_compare_jobs(
-        ListDataLevelTableCompareJobsRequest(job_id=job, limit=10, offset=0)), NOT_AVAILABLE)
+    listed = sdk.list_data_level_table_compare_jobs(ListDataLevelTableCompareJobsRequest(job_id=job, limit=10,
+                                                                                       offset=0))
+    assert isinstance(listed.count, int)
     path = f"/v3/{{project_id}}/jobs/{job}/table/compare"
     raw_error(http, "GET", path, params={"limit": 1001}, code="DRS.M00202")
     raw_error(http, "GET", path, params={"limit": 0}, code="DRS.M00202")
@@ -270,8 +278,8 @@ def test_data_level_table_compare_jobs(sdk: Any, http: DrsHttpClient, tasks: dic
     body = CreateDataLevelTableCompareJobReq(
         type="contents", start_time="1809366237000", options={"contentCompareType": "dynamic"},
         compare_object=[CompareObjectInfo(db_name="t_auto_db", table_name=[])])
-    sdk_error(lambda: sdk.create_data_level_table_compare_job(
-        CreateDataLevelTableCompareJobRequest(job_id=job, body=body)), NOT_AVAILABLE)
+    scheduled = sdk.create_data_level_table_compare_job(CreateDataLevelTableCompareJobRequest(job_id=job, body=body))
+    assert scheduled.id
     raw_error(http, "POST", path, {"compare_object": [{"db_name": "d"}]}, "DRS.M00201")  # no type
     raw_error(http, "POST", path, {"type": "checksum"}, "DRS.M00202")
     raw_error(http, "POST", path, {"type": "lines", "options": {"comparePolicy": "oneToMany"}}, "DRS.M00202")
@@ -292,10 +300,11 @@ def test_data_level_table_compare_jobs(sdk: Any, http: DrsHttpClient, tasks: dic
     raw_error(http, "POST", f"/v3/{{project_id}}/jobs/{UNKNOWN}/table/compare", {"type": "lines"}, "DRS.M00298")
 
     sdk_error(lambda: sdk.delete_compare_job(DeleteCompareJobRequest(job_id=job, compare_job_id=COMPARE_ID)),
-              NOT_AVAILABLE)
+              NO_RESULT)
     raw_error(http, "DELETE", f"/v3/{{project_id}}/jobs/{UNKNOWN}/compare/{COMPARE_ID}", code="DRS.M00298")
     sdk_error(lambda: sdk.start_promptly_data_level_table_compare_job(
-        StartPromptlyDataLevelTableCompareJobRequest(job_id=job, compare_job_id=COMPARE_ID)), NOT_AVAILABLE)
+        StartPromptlyDataLevelTableCompareJobRequest(job_id=job, compare_job_id=COMPARE_ID)), NO_RESULT)
+    sdk.delete_compare_job(DeleteCompareJobRequest(job_id=job, compare_job_id=scheduled.id))
     raw_error(http, "POST", f"/v3/{{project_id}}/jobs/{UNKNOWN}/table/compare/{COMPARE_ID}", code="DRS.M00298")
 
 
@@ -306,7 +315,7 @@ def test_line_and_content_results(sdk: Any, http: DrsHttpClient, tasks: dict[str
     job = tasks["sync"]
     base = f"/v3/{{project_id}}/jobs/{job}/compare/{COMPARE_ID}"
     sdk_error(lambda: sdk.list_data_compare_overview(ListDataCompareOverviewRequest(
-        job_id=job, compare_job_id=COMPARE_ID, status=2, limit=10, offset=0)), NOT_AVAILABLE)
+        job_id=job, compare_job_id=COMPARE_ID, status=2, limit=10, offset=0)), NO_RESULT)
     raw_error(http, "GET", f"{base}/line-overview", params={"status": 1}, code="DRS.M00202")
     raw_error(http, "GET", f"{base}/line-overview", params={"status": 24}, code="DRS.M00202")
     raw_error(http, "GET", f"/v3/{{project_id}}/jobs/{UNKNOWN}/compare/{COMPARE_ID}/line-overview",
@@ -314,21 +323,21 @@ def test_line_and_content_results(sdk: Any, http: DrsHttpClient, tasks: dict[str
 
     sdk_error(lambda: sdk.list_data_compare_detail(ListDataCompareDetailRequest(
         job_id=job, compare_job_id=COMPARE_ID, status=0, type="compare", db_name="db1", target_db_name="db1",
-        query_tb_name="tb", limit=10, offset=0)), NOT_AVAILABLE)
+        query_tb_name="tb", limit=10, offset=0)), NO_RESULT)
     raw_error(http, "GET", f"{base}/line-detail", params={"type": "everything"}, code="DRS.M00202")
     raw_error(http, "GET", f"{base}/line-detail", params={"limit": 5000}, code="DRS.M00202")
 
     sdk_error(lambda: sdk.list_content_compare_overview(ListContentCompareOverviewRequest(
-        job_id=job, compare_job_id=COMPARE_ID, limit=10, offset=0)), NOT_AVAILABLE)
+        job_id=job, compare_job_id=COMPARE_ID, limit=10, offset=0)), NO_RESULT)
     raw_error(http, "GET", f"{base}/content-overview", params={"offset": -5}, code="DRS.M00202")
 
     sdk_error(lambda: sdk.list_content_compare_detail(ListContentCompareDetailRequest(
-        job_id=job, compare_job_id=COMPARE_ID, type="unCompare", limit=10, offset=0)), NOT_AVAILABLE)
+        job_id=job, compare_job_id=COMPARE_ID, type="unCompare", limit=10, offset=0)), NO_RESULT)
     raw_error(http, "GET", f"{base}/content-detail", params={"type": "uncompare"}, code="DRS.M00202")
 
     sdk_error(lambda: sdk.list_content_compare_difference(ListContentCompareDifferenceRequest(
         job_id=job, compare_job_id=COMPARE_ID, table_name="tb1", db_name="db1", limit=10, offset=0)),
-        NOT_AVAILABLE)
+        NO_RESULT)
     raw_error(http, "GET", f"{base}/content-difference", params={"limit": 0}, code="DRS.M00202")
     msg = raw_error(http, "GET", f"/v3/{{project_id}}/jobs/{UNKNOWN}/compare/{COMPARE_ID}/content-difference",
                     code="DRS.10000010")
@@ -340,21 +349,20 @@ def test_line_and_content_results(sdk: Any, http: DrsHttpClient, tasks: dict[str
 
 def test_object_level_compare(sdk: Any, http: DrsHttpClient, tasks: dict[str, str]) -> None:
     job = tasks["sync"]
-    err = sdk_error(lambda: sdk.create_object_level_compare_job(CreateObjectLevelCompareJobRequest(
-        job_id=job, body=CreateObjectCompareJobReq())), NOT_AVAILABLE)
-    assert "object comparison is not available" in err.error_msg
+    sdk.create_object_level_compare_job(CreateObjectLevelCompareJobRequest(job_id=job,
+                                                                           body=CreateObjectCompareJobReq()))
     path = f"/v3/{{project_id}}/jobs/{job}/object/compare"
     raw_error(http, "POST", path, {"compare_task_num": 2}, "DRS.M00202")  # Cassandra DR only
     raw_error(http, "POST", path, {"compare_task_num": "two"}, "DRS.M00202")
     raw_error(http, "POST", f"/v3/{{project_id}}/jobs/{UNKNOWN}/object/compare", {}, "DRS.10000010")
 
-    sdk_error(lambda: sdk.list_obeject_level_compare_overview(ListObejectLevelCompareOverviewRequest(job_id=job)),
-              NOT_AVAILABLE)
+    overview = sdk.list_obeject_level_compare_overview(ListObejectLevelCompareOverviewRequest(job_id=job))
+    assert overview.compare_job_id and overview.status
     raw_error(http, "GET", f"/v3/{{project_id}}/jobs/{UNKNOWN}/object/compare", code="DRS.10000010")
 
     sdk_error(lambda: sdk.list_obeject_level_compare_detail(ListObejectLevelCompareDetailRequest(
-        job_id=job, compare_type="TABLE", compare_job_id=COMPARE_ID, limit=10, offset=0)), NOT_AVAILABLE)
-    raw_error(http, "GET", f"{path}/EXTENSIONS", code=NOT_AVAILABLE)
+        job_id=job, compare_type="TABLE", compare_job_id=COMPARE_ID, limit=10, offset=0)), NO_RESULT)
+    assert http.call("GET", f"{path}/EXTENSIONS")["count"] == 0
     raw_error(http, "GET", f"{path}/COLUMN", code="DRS.M00202")
     raw_error(http, "GET", f"{path}/TABLE", params={"limit": 1001}, code="DRS.M00202")
     raw_error(http, "GET", f"/v3/{{project_id}}/jobs/{UNKNOWN}/object/compare/TABLE", code="DRS.10000010")
@@ -362,12 +370,12 @@ def test_object_level_compare(sdk: Any, http: DrsHttpClient, tasks: dict[str, st
 
 def test_compare_result_files(sdk: Any, http: DrsHttpClient, tasks: dict[str, str]) -> None:
     job = tasks["sync"]
-    err = sdk_error(lambda: sdk.create_compare_result_file(CreateCompareResultFileRequest(
-        job_id=job, region="local-1", body=ExportCompareResultReq(compare_type="objects_comparison",
-                                                                  time_zone="GMT +08:00"))), NOT_AVAILABLE)
-    assert "comparison report is not available" in err.error_msg
+    fresh = create_task(http)  # no object comparison yet: nothing to export
+    sdk_error(lambda: sdk.create_compare_result_file(CreateCompareResultFileRequest(
+        job_id=fresh, region="local-1", body=ExportCompareResultReq(compare_type="objects_comparison",
+                                                                    time_zone="GMT +08:00"))), NO_RESULT)
     path = f"/v3/{{project_id}}/jobs/{job}/compare/result/file"
-    raw_error(http, "POST", path, {"compare_type": "contents", "compare_job_id": COMPARE_ID}, NOT_AVAILABLE)
+    raw_error(http, "POST", path, {"compare_type": "contents", "compare_job_id": COMPARE_ID}, NO_RESULT)
     raw_error(http, "POST", path, {"time_zone": "GMT +08:00"}, "DRS.M00201")
     raw_error(http, "POST", path, {"compare_type": "lines"}, "DRS.M00201")  # needs compare_job_id
     raw_error(http, "POST", path, {"compare_type": "repair_data", "compare_job_id": COMPARE_ID}, "DRS.M00202")
@@ -378,9 +386,10 @@ def test_compare_result_files(sdk: Any, http: DrsHttpClient, tasks: dict[str, st
     # 4.1.37: a GET with a JSON body; the query is read first, then the body.
     sdk_error(lambda: sdk.download_compare_result_file(DownloadCompareResultFileRequest(
         job_id=job, compare_type="contents", compare_job_id=COMPARE_ID, region="local-1",
-        body=ExportCompareResultReq(compare_type="contents", compare_job_id=COMPARE_ID))), NOT_AVAILABLE)
-    raw_error(http, "GET", path, {"compare_type": "repair_data", "compare_job_id": COMPARE_ID}, NOT_AVAILABLE)
-    raw_error(http, "GET", path, params={"compare_type": "objects_comparison"}, code=NOT_AVAILABLE)
+        body=ExportCompareResultReq(compare_type="contents", compare_job_id=COMPARE_ID))), NO_RESULT)
+    raw_error(http, "GET", path, {"compare_type": "repair_data", "compare_job_id": COMPARE_ID}, NO_RESULT)
+    raw_error(http, "GET", f"/v3/{{project_id}}/jobs/{fresh}/compare/result/file",
+              params={"compare_type": "objects_comparison"}, code=NO_RESULT)
     raw_error(http, "GET", path, code="DRS.M00201")
     raw_error(http, "GET", path, {"compare_job_id": COMPARE_ID}, "DRS.M00201")
     raw_error(http, "GET", path, params={"compare_type": "lines"}, code="DRS.M00201")

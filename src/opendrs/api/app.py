@@ -49,6 +49,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
         svc.supervisor = Supervisor(svc)
         svc.supervisor.start()
+        from opendrs.jobs.compare import compare_service, stop_compare_service
+
+        compare_service(svc)  # restart recovery; scheduled comparisons start with the server
         log.info("OpenDRS %s serving, store %s", __version__, svc.store.url.split("@")[-1])
         try:
             yield
@@ -56,6 +59,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             # Graceful: workers stop at a batch boundary with their checkpoint stored, and
             # their tasks keep the running status so the next start resumes them.
             svc.supervisor.shutdown()
+            stop_compare_service(svc)
             svc.store.dispose()
 
     app = FastAPI(

@@ -41,7 +41,7 @@ def _register_groups() -> None:
     """Attach the subcommand groups that exist (credentials, users, task, compare...)."""
     import importlib
 
-    for name in ("identity", "tasks", "demo"):
+    for name in ("identity", "tasks", "demo", "compare"):
         try:
             module = importlib.import_module(f"opendrs.cli.{name}")
         except ModuleNotFoundError:

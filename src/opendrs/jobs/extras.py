@@ -1,8 +1,8 @@
 """Use cases of the comparison, disaster-recovery and SDK-only APIs.
 
-* Comparison (003 §4.1.17–§4.1.37): requests are validated and checked against the task (it
-  exists, its status, engine-only options), then answered with ``NotAvailableYet`` because no
-  comparison engine exists yet — never with a made-up result.
+* Comparison (003 §4.1.17–§4.1.37): requests are checked against the task here (it exists, its
+  status, engine-only options); ``opendrs.jobs.compare`` runs them. Tasks no comparison engine
+  handles are answered with ``NotAvailableYet`` — never with a made-up result.
 * Disaster recovery (§4.4.x): only ``cloudDataGuard`` tasks qualify. RPO/RTO, monitoring and
   initialisation figures are what the engine reported in ``job.runtime["dr"]``::
 
@@ -67,7 +67,7 @@ SAMPLING_ENGINES = frozenset({"gaussdbv5", "gaussdbv5ha"})  # GaussDB sources on
 CREATE_COMPARE_ALLOWED = frozenset({JobStatus.INCRE_TRANSFER_STARTED})
 
 
-def comparison_unavailable(
+def check_compare(
     svc: Services,
     project_id: str,
     job_id: str,
@@ -77,10 +77,10 @@ def comparison_unavailable(
     allowed: Collection[JobStatus] | None = None,
     cassandra_only: Collection[str] = (),
     sampling: bool = False,
-) -> NoReturn:
-    """Check the request against its task, then say honestly that no comparison engine exists.
+) -> Job:
+    """Check a comparison request against its task and return the task.
 
-    Order: unknown task, options the task's engine cannot take (DRS.M00202), status, then M00300.
+    Order: unknown task, options the task's engine cannot take (DRS.M00202), status.
 
     ``allowed``: statuses the API may be called in (else DRS.M00304); ``cassandra_only``: names of
     the given options that only Cassandra DR tasks accept; ``sampling``: a "random" comparison.
@@ -94,7 +94,7 @@ def comparison_unavailable(
     if allowed is not None and job.status not in allowed:
         raise InvalidStatus(detail=f"{what} needs status {sorted(s.value for s in allowed)}, task is "
                                    f"{job.status.value}")
-    raise NotAvailableYet(f"{what} is not available for engine_type {job.engine_type} yet")
+    return job
 
 
 # --- disaster recovery --------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -103,3 +103,84 @@ class HeartbeatRow(Base):
     node: Mapped[str] = mapped_column(String(128))
     at: Mapped[int] = mapped_column(BigInteger)
     detail: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+# --- data comparison (issue 5) ----------------------------------------------------------------
+
+
+class CompareJobRow(Base):
+    """One comparison run of a task: objects, lines (row counts) or contents (values)."""
+
+    __tablename__ = "compare_jobs"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    job_id: Mapped[str] = mapped_column(String(64), index=True)
+    project_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))  # objects | lines | contents
+    status: Mapped[str] = mapped_column(String(32))  # the spec's compare_task_status words
+    # What to compare: [{"db_name", "table_name": [...]}], None = the task's whole selection.
+    objects: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+    options: Mapped[dict[str, Any]] = mapped_column(JSON)
+    create_time: Mapped[int] = mapped_column(BigInteger)
+    start_time: Mapped[int] = mapped_column(BigInteger)  # when it may start (scheduled), epoch ms
+    started_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    end_time: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    error_msg: Mapped[str] = mapped_column(Text, default="")
+    tables_total: Mapped[int] = mapped_column(Integer, default=0)
+    tables_done: Mapped[int] = mapped_column(Integer, default=0)
+    export_status: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    export_time: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class CompareTableRow(Base):
+    """The result of one table in a lines/contents comparison, written as the table completes."""
+
+    __tablename__ = "compare_tables"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    compare_id: Mapped[str] = mapped_column(ForeignKey("compare_jobs.id", ondelete="CASCADE"), index=True)
+    source_db: Mapped[str] = mapped_column(String(256))
+    source_table: Mapped[str] = mapped_column(String(256))
+    target_db: Mapped[str] = mapped_column(String(256))
+    target_table: Mapped[str] = mapped_column(String(256))
+    status: Mapped[str] = mapped_column(String(16))  # waiting|consistent|inconsistent|failed|uncomparable|cancelled
+    source_rows: Mapped[int] = mapped_column(BigInteger, default=0)
+    target_rows: Mapped[int] = mapped_column(BigInteger, default=0)
+    diff_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    missing: Mapped[int] = mapped_column(BigInteger, default=0)
+    extra: Mapped[int] = mapped_column(BigInteger, default=0)
+    changed: Mapped[int] = mapped_column(BigInteger, default=0)
+    message: Mapped[str] = mapped_column(Text, default="")
+    chunks_done: Mapped[int] = mapped_column(Integer, default=0)
+    chunks_total: Mapped[int] = mapped_column(Integer, default=0)
+    seconds: Mapped[float] = mapped_column(Float, default=0.0)
+
+    __table_args__ = (Index("ux_compare_tables_table", "compare_id", "source_db", "source_table", unique=True),)
+
+
+class CompareDiffRow(Base):
+    """One differing row of a contents comparison (at most the engine's cap per table)."""
+
+    __tablename__ = "compare_diffs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    table_id: Mapped[int] = mapped_column(ForeignKey("compare_tables.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # missing | extra | changed
+    key_columns: Mapped[list[str]] = mapped_column(JSON)
+    key: Mapped[list[str | None]] = mapped_column(JSON)
+    source_row: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    target_row: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    source_sql: Mapped[str] = mapped_column(Text, default="")
+    target_sql: Mapped[str] = mapped_column(Text, default="")
+
+
+class CompareObjectRow(Base):
+    """One object of an object-level comparison (consistent ones too: they make the counts)."""
+
+    __tablename__ = "compare_objects"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    compare_id: Mapped[str] = mapped_column(ForeignKey("compare_jobs.id", ondelete="CASCADE"), index=True)
+    object_type: Mapped[str] = mapped_column(String(32))
+    source_db: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    target_db: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    source_value: Mapped[str | None] = mapped_column(Text, nullable=True)
+    target_value: Mapped[str | None] = mapped_column(Text, nullable=True)
+    status: Mapped[str] = mapped_column(String(16))  # consistent | missing | extra | different
+    message: Mapped[str] = mapped_column(Text, default="")

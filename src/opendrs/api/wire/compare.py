@@ -240,3 +240,9 @@ def resolve_download(query_type: str | None, query_job_id: str | None,
         raise EmptyParameter("compare_type", detail="neither the query nor the body names compare_type")
     _require_compare_job_id(compare_type, compare_job_id)
     return compare_type, compare_job_id
+
+
+class RepairReq(WireModel):
+    """Body of the repair extra (not in the spec): ``dry_run`` (default true) only returns the SQL."""
+
+    dry_run: bool = True
