@@ -73,6 +73,24 @@ def read_chunk(
     if batch_rows < 1:
         raise ValueError("batch_rows must be at least 1")
     sql, params = select_chunk_sql(table, chunk)
+    yield from _batches(conn, table, sql, params, batch_rows)
+
+
+def read_lines(
+    conn: pymysql.connections.Connection[Any], table: TableSchema, chunk: KeyRange, batch_rows: int
+) -> Generator[EncodedBatch, None, None]:
+    """``read_chunk`` for the ``bulk`` fast path: each batch is ``LOAD DATA`` lines plus its last key."""
+    if batch_rows < 1:
+        raise ValueError("batch_rows must be at least 1")
+    sql, params = bulk.select_lines_sql(table, chunk)
+    nkey = len(table.key)
+    for batch in _batches(conn, table, sql, params, batch_rows):
+        yield EncodedBatch(bulk.FORMAT, bulk.join_lines([r[nkey] for r in batch]), len(batch), tuple(batch[-1][:nkey]))
+
+
+def _batches(conn: pymysql.connections.Connection[Any], table: TableSchema, sql: str, params: list[Any],
+             batch_rows: int) -> Generator[list[Row], None, None]:
+    """Rows of one query through an unbuffered cursor, ``batch_rows`` at a time."""
     cur = conn.cursor(SSCursor)
     try:
         cur.execute(sql, params)
@@ -86,30 +104,6 @@ def read_chunk(
     finally:
         with contextlib.suppress(pymysql.MySQLError):
             cur.close()  # drains an unfinished result so the connection stays usable
-
-
-def read_lines(
-    conn: pymysql.connections.Connection[Any], table: TableSchema, chunk: KeyRange, batch_rows: int
-) -> Generator[EncodedBatch, None, None]:
-    """``read_chunk`` for the ``bulk`` fast path: each batch is ``LOAD DATA`` lines plus its last key."""
-    if batch_rows < 1:
-        raise ValueError("batch_rows must be at least 1")
-    sql, params = bulk.select_lines_sql(table, chunk)
-    nkey = len(table.key)
-    cur = conn.cursor(SSCursor)
-    try:
-        cur.execute(sql, params)
-        while True:
-            batch = cur.fetchmany(batch_rows)
-            if not batch:
-                return
-            yield EncodedBatch(bulk.FORMAT, bulk.join_lines([r[nkey] for r in batch]), len(batch),
-                               tuple(batch[-1][:nkey]))
-    except pymysql.MySQLError as exc:
-        raise _read_error(table, "read", exc) from exc
-    finally:
-        with contextlib.suppress(pymysql.MySQLError):
-            cur.close()
 
 
 # Connection lost / gone away / server shutdown / lock wait / deadlock: retrying the chunk is safe.
