@@ -20,8 +20,13 @@ def _mysql() -> None:
 
 
 def _postgres() -> None:
+    from opendrs.engines.postgres.kit import PostgresKit
     from opendrs.engines.postgres.register import register
 
+    def factory(job: Job) -> ReplicationRunner:
+        return ReplicationRunner(job, PostgresKit)
+
+    register_runner("postgresql", factory)
     register()
 
 

@@ -277,7 +277,8 @@ class ReplicationRunner:
             "cdc": {"applied_changes": stats.applied_changes, "applied_txns": stats.applied_txns,
                     "position": stats.position, "last_commit_ts": stats.last_commit_ts},
         }
-        position = f"{stats.position.get('file', '')}:{stats.position.get('pos', '')}"
+        pos = stats.position
+        position = str(pos["lsn"]) if "lsn" in pos else f"{pos.get('file', '')}:{pos.get('pos', '')}"
         ctx.update_runtime(progress=self._last_progress, incre_start_position=position,
                            gtid=str(stats.position.get("gtid_set", "")))
         ctx.heartbeat(phase="incremental", delay_ms=delay_ms)

@@ -55,7 +55,8 @@ class Selection:
             if choice == "false":
                 continue
             if kind in ("database", "schema"):
-                name = item.get("object_name") or item.get("id")
+                # ids are "<db>" for MySQL and "<db>-*-*-<schema>" for PostgreSQL: the last part names it.
+                name = item.get("object_name") or (str(item["id"]).split(SEPARATOR)[-1] if item.get("id") else None)
                 if name is None:
                     continue
                 if choice == "true":
@@ -65,7 +66,9 @@ class Selection:
                 if item.get("object_alias_name"):
                     sel.database_alias[name] = item["object_alias_name"]
             elif kind in ("table", "view"):
-                db = item.get("parent_id") or str(item.get("id", "")).split(SEPARATOR)[0]
+                parts = str(item.get("id", "")).split(SEPARATOR)
+                parent = str(item.get("parent_id") or "")
+                db = parent.split(SEPARATOR)[-1] if parent else (parts[-2] if len(parts) > 1 else parts[0])
                 name = item.get("object_name") or str(item.get("id", "")).split(SEPARATOR)[-1]
                 tables = sel.databases.get(db, set())
                 if tables is not None:

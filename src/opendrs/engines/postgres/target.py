@@ -1,0 +1,678 @@
+"""PostgreSQL target: structure, full-load COPY, idempotent CDC apply and checkpoints in one transaction.
+
+Exactly-once effect: every load batch and every applied batch of transactions commits together
+with its checkpoint (``opendrs_meta.checkpoints`` in the target database). Apply is idempotent
+(upsert / delete by key), so replaying from an older position after a crash converges.
+
+Values are PostgreSQL text (``str``) and are sent as untyped parameters or COPY text, so the
+server parses them with the target column's own input function: no Python conversion, no
+cast to a type name that might not exist under a renamed schema. The session runs with
+``session_replication_role = replica``: foreign keys and user triggers do not fire on
+replicated rows (their effects arrive from the source as rows of their own), which also lets
+a batch write its tables in any order.
+
+Within a batch, changes are coalesced to the final state per key (as the MySQL target does):
+N updates of a hot row become one write. That is valid because the batch commits atomically.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+from collections.abc import Sequence
+from typing import Any, Final
+
+import psycopg
+from psycopg import sql
+
+from opendrs.engines.base import EndpointConfig
+from opendrs.engines.postgres import bulk, discover, schema
+from opendrs.engines.postgres.connection import PgEngineError, close_quietly, connect, dbname_of
+from opendrs.engines.postgres.pgoutput import UNCHANGED_TOAST
+from opendrs.pipeline.model import Catalog, EncodedBatch, Op, Row, TableRef, TableSchema, Transaction
+from opendrs.pipeline.selection import Selection
+
+log = logging.getLogger("opendrs.postgres.target")
+
+META_SCHEMA: Final = discover.META_SCHEMA
+CHECKPOINTS: Final = f'"{META_SCHEMA}".checkpoints'
+# Up to this many rows an upsert goes out as one pipelined executemany; above, through a staging table.
+STAGE_ABOVE: Final = 200
+# Types without an equality operator: a keyless row is matched on their text.
+_NO_EQUALITY: Final = frozenset({"json", "xml", "point", "line", "lseg", "box", "path", "polygon", "circle",
+                                 "_json", "_xml", "_point", "_line", "_lseg", "_box", "_path", "_polygon",
+                                 "_circle"})
+_OP_TRUNCATE: Final = "T"
+# Full-load commits do not wait for the WAL flush: a target crash can only lose a suffix of whole
+# transactions, each carrying its own checkpoint, so the load resumes from an older checkpoint and
+# re-reads those rows from the source. (CDC commits stay synchronous: once a batch is acknowledged,
+# the source may recycle its WAL, so that commit must be durable.)
+_LOAD_COMMIT: Final = "SET LOCAL synchronous_commit = off"
+
+
+class ConflictStop(PgEngineError):
+    """conflict_policy "stop": a change did not fit the target's rows; the task fails with the details."""
+
+
+class DdlNotReplicated(PgEngineError):
+    """Logical decoding carries no DDL: a schema change on a PostgreSQL source needs a task restart."""
+
+
+def target_endpoint(ep: EndpointConfig, source_db: str) -> EndpointConfig:
+    """The target database: the target endpoint's ``db_name`` when given, else the source's database."""
+    return ep if ep.db_name else dataclasses.replace(ep, db_name=source_db)
+
+
+def ensure_database(ep: EndpointConfig) -> None:
+    """Create the target database if it is missing (from the target's ``postgres`` database)."""
+    name = dbname_of(ep)
+    conn = connect(ep, dbname="postgres", application_name="opendrs-structure")
+    try:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None:
+            try:
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+                log.info("created target database %s", name)
+            except psycopg.errors.DuplicateDatabase:
+                pass  # another worker was quicker
+    finally:
+        close_quietly(conn)
+
+
+def _ident(ref: TableRef) -> sql.Composable:
+    return sql.Identifier(ref.schema, ref.name)
+
+
+def _text_len(row: Sequence[Any]) -> int:
+    return sum(len(v) for v in row if isinstance(v, str))
+
+
+class PostgresTarget:
+    """One per worker: holds a target connection; ``source_ep`` is read for structure and sequences.
+
+    ``filters`` are the 4.3.1 row filters by SOURCE table (see ``__init__``).
+    """
+
+    def __init__(self, ep: EndpointConfig, source_ep: EndpointConfig, *, fill_materialized_views: bool = False,
+                 filters: dict[TableRef, str] | None = None) -> None:
+        self.ep = ep
+        self.source_ep = source_ep
+        self.fill_materialized_views = fill_materialized_views
+        # 4.3.1 row filters by SOURCE table: rows failing them are written, then removed in the same
+        # transaction by a key-bounded DELETE, so the server evaluates the condition with its own semantics.
+        self.filters = filters or {}
+        self._identity: dict[TableRef, frozenset[str]] = {}
+        try:
+            self.conn = connect(ep, autocommit=False, application_name="opendrs-apply")
+        except PgEngineError as exc:
+            if "does not exist" not in str(exc):
+                raise
+            ensure_database(ep)
+            self.conn = connect(ep, autocommit=False, application_name="opendrs-apply")
+        self._replica_role()
+        self._ensure_meta()
+
+    def close(self) -> None:
+        close_quietly(self.conn)
+
+    def _replica_role(self) -> None:
+        try:
+            self.conn.execute("SET session_replication_role = replica")
+            self.conn.commit()
+        except psycopg.errors.InsufficientPrivilege:
+            self.conn.rollback()
+            log.warning("target user %s may not set session_replication_role: foreign keys and triggers on the "
+                        "target will fire on replicated rows", self.ep.user)
+
+    def _ensure_meta(self) -> None:
+        for _ in range(3):
+            try:
+                self.conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{META_SCHEMA}"')
+                self.conn.execute(f"CREATE TABLE IF NOT EXISTS {CHECKPOINTS} (job_id text NOT NULL, "
+                                  "name text NOT NULL, doc jsonb NOT NULL, "
+                                  "updated_at timestamptz NOT NULL DEFAULT now(), "
+                                  "PRIMARY KEY (job_id, name))")
+                self.conn.commit()
+                return
+            except (psycopg.errors.UniqueViolation, psycopg.errors.DuplicateObject, psycopg.errors.DuplicateSchema,
+                    psycopg.errors.DuplicateTable):
+                self.conn.rollback()  # two workers created it at the same moment: look again
+        raise PgEngineError(f"could not create {CHECKPOINTS} on the target")
+
+    # --- structure ---------------------------------------------------------------------------
+    def _plan(self, catalog: Catalog, selection: Selection) -> schema.StructurePlan:
+        from opendrs.engines.postgres.source import PostgresSource
+
+        probe = PostgresSource(self.source_ep, "", "")
+        excluded, extensions = probe.structure_inputs(catalog, selection)
+        sel = selection
+        with contextlib.closing(connect(self.source_ep, application_name="opendrs-structure")) as conn:
+            sel = discover.effective_selection(selection, dbname_of(self.source_ep), discover.schemas(conn))
+        return schema.plan(self.source_ep, catalog, sel, excluded, extensions)
+
+    def prepare(self, catalog: Catalog, selection: Selection, drop_existing: bool) -> None:
+        """Types, tables (with their keys), sequences, views and functions, in one transaction."""
+        structure = self._plan(catalog, selection)
+        try:
+            with self.conn.cursor() as cur:
+                if drop_existing:
+                    for table in catalog.tables:
+                        cur.execute(sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(_ident(selection.target(
+                            table.ref))))
+            schema.apply_entries(self.conn, structure.header, structure.pre, "structure before the data")
+            with self.conn.cursor() as cur:
+                schema.rename(cur, catalog, selection, forward=True)
+                cur.execute("RESET search_path")
+            self.conn.commit()
+        except BaseException:
+            self._rollback()
+            raise
+        self._identity.clear()
+
+    def finish(self, catalog: Catalog, selection: Selection) -> None:
+        """Indexes, constraints (foreign keys NOT VALID), triggers; sequence values; materialized views."""
+        if not catalog.tables and not catalog.databases:
+            return  # nothing of PostgreSQL's kind is created at cut-over
+        structure = self._plan(catalog, selection)
+        late = [dataclasses.replace(e, body=_not_valid(e.body)) if e.kind == "FK CONSTRAINT" else e
+                for e in structure.post]
+        try:
+            with self.conn.cursor() as cur:
+                schema.rename(cur, catalog, selection, forward=False)
+            schema.apply_entries(self.conn, structure.header, late, "structure after the data")
+            with self.conn.cursor() as cur:
+                schema.rename(cur, catalog, selection, forward=True)
+                cur.execute("RESET search_path")
+            self.conn.commit()
+        except BaseException:
+            self._rollback()
+            raise
+        self.sync_sequences(catalog, selection)
+        if self.fill_materialized_views:
+            self._refresh_materialized_views(catalog, selection)
+
+    def sync_sequences(self, catalog: Catalog, selection: Selection) -> None:
+        """Sequence values are not in the change stream: copy the source's current ones (load end, cut-over)."""
+        from opendrs.engines.postgres.source import PostgresSource
+
+        values = PostgresSource(self.source_ep, "", "").sequence_values([d.schema for d in catalog.databases])
+        try:
+            with self.conn.cursor() as cur:
+                schema.set_sequences(cur, values, selection)
+            self.conn.commit()
+        except BaseException:
+            self._rollback()
+            raise
+
+    def _refresh_materialized_views(self, catalog: Catalog, selection: Selection) -> None:
+        try:
+            with self.conn.cursor() as cur:
+                for obj in catalog.objects:
+                    if obj.kind == "materialized_view":
+                        cur.execute(sql.SQL("REFRESH MATERIALIZED VIEW {}").format(
+                            _ident(selection.target(TableRef(obj.schema, obj.name)))))
+            self.conn.commit()
+        except BaseException:
+            self._rollback()
+            raise
+
+    # --- checkpoints ----------------------------------------------------------------------------
+    def read_checkpoint(self, job_id: str, name: str) -> dict[str, Any] | None:
+        row = self.conn.execute(f"SELECT doc FROM {CHECKPOINTS} WHERE job_id = %s AND name = %s",
+                                (job_id, name)).fetchone()
+        self.conn.commit()
+        return None if row is None else _doc(row[0])
+
+    def read_checkpoints(self, job_id: str, prefix: str) -> dict[str, dict[str, Any]]:
+        rows = self.conn.execute(f"SELECT name, doc FROM {CHECKPOINTS} WHERE job_id = %s AND starts_with(name, %s)",
+                                 (job_id, prefix)).fetchall()
+        self.conn.commit()
+        return {str(name): _doc(doc) for name, doc in rows}
+
+    def _put_checkpoint(self, cur: psycopg.Cursor[Any], job_id: str, name: str, doc: dict[str, Any]) -> None:
+        cur.execute(f"INSERT INTO {CHECKPOINTS} (job_id, name, doc) VALUES (%s, %s, %s::jsonb) "
+                    "ON CONFLICT (job_id, name) DO UPDATE SET doc = EXCLUDED.doc, updated_at = now()",
+                    (job_id, name, json.dumps(doc, default=str)))
+
+    def write_checkpoint(self, job_id: str, name: str, doc: dict[str, Any]) -> None:
+        try:
+            with self.conn.cursor() as cur:
+                self._put_checkpoint(cur, job_id, name, doc)
+            self.conn.commit()
+        except BaseException:
+            self._rollback()
+            raise
+
+    def drop_checkpoints(self, job_id: str) -> None:
+        try:
+            self.conn.execute(f"DELETE FROM {CHECKPOINTS} WHERE job_id = %s", (job_id,))
+            self.conn.commit()
+        except BaseException:
+            self._rollback()
+            raise
+
+    def _rollback(self) -> None:
+        with contextlib.suppress(psycopg.Error):
+            self.conn.rollback()
+
+    # --- table metadata of the target ---------------------------------------------------------
+    def _identity_always(self, target: TableRef) -> frozenset[str]:
+        """Columns GENERATED ALWAYS AS IDENTITY on the target: inserted with OVERRIDING SYSTEM VALUE,
+        never assigned by an UPDATE (PostgreSQL refuses it)."""
+        cached = self._identity.get(target)
+        if cached is None:
+            rows = self.conn.execute(
+                "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attnum > 0 "
+                "AND NOT attisdropped AND attidentity = 'a'",
+                (sql.SQL("{}").format(_ident(target)).as_string(self.conn),)).fetchall()
+            cached = frozenset(str(r[0]) for r in rows)
+            self._identity[target] = cached
+        return cached
+
+    # --- full load ------------------------------------------------------------------------------
+    def load(self, job_id: str, table: TableSchema, target: TableRef, rows: Sequence[Row],
+             checkpoint: tuple[str, dict[str, Any]] | None = None) -> int:
+        """COPY the batch straight into the table; if a row with the same key is there (a batch replayed
+        after a crash), fall back to staging + ``INSERT .. ON CONFLICT DO UPDATE``.
+
+        Why this shape: a plain COPY is the fastest write PostgreSQL has, and the key index
+        (created before the load) turns "already there" into a unique violation we can catch
+        in a savepoint -- so the common case pays nothing for idempotency and the rare replay
+        pays one extra pass. A delete-by-key-range first would cost an index probe per batch
+        and is unsafe if the target's collation orders text keys differently from the source's.
+        """
+        written = 0
+        try:
+            with self.conn.cursor() as cur:
+                cur.execute(_LOAD_COMMIT)
+                if rows:
+                    if table.key:
+                        cur.execute("SAVEPOINT opendrs_load")
+                        try:
+                            written = self._copy(cur, table, target, rows)
+                            cur.execute("RELEASE SAVEPOINT opendrs_load")
+                        except psycopg.errors.UniqueViolation:
+                            cur.execute("ROLLBACK TO SAVEPOINT opendrs_load")
+                            written = self._stage_upsert(cur, table, target, rows)
+                    else:
+                        written = self._copy(cur, table, target, rows)
+                    self._drop_filtered(cur, table, target, rows)
+                if checkpoint is not None:
+                    self._put_checkpoint(cur, job_id, checkpoint[0], checkpoint[1])
+            self.conn.commit()
+        except BaseException:
+            self._rollback()
+            raise
+        return written
+
+    def accepts_encoded(self, table: TableSchema, bulk_format: str) -> bool:
+        """COPY bytes straight through, unless rows must be filtered (then the row path knows the keys)."""
+        return bulk_format == bulk.FORMAT and bool(table.key) and table.ref not in self.filters
+
+    def load_encoded(self, job_id: str, table: TableSchema, target: TableRef, batch: EncodedBatch,
+                     checkpoint: tuple[str, dict[str, Any]] | None = None) -> int:
+        """``load`` for COPY text bytes from a PostgreSQL source: the same COPY-first, upsert-on-replay scheme."""
+        try:
+            with self.conn.cursor() as cur:
+                cur.execute(_LOAD_COMMIT)
+                cur.execute("SAVEPOINT opendrs_load")
+                try:
+                    self._copy_bytes(cur, table, _ident(target), batch.data)
+                    cur.execute("RELEASE SAVEPOINT opendrs_load")
+                except psycopg.errors.UniqueViolation:
+                    cur.execute("ROLLBACK TO SAVEPOINT opendrs_load")
+                    stage = self._create_stage(cur, table, target)
+                    self._copy_bytes(cur, table, stage, batch.data)
+                    self._merge_stage(cur, table, target, stage)
+                if checkpoint is not None:
+                    self._put_checkpoint(cur, job_id, checkpoint[0], checkpoint[1])
+            self.conn.commit()
+        except BaseException:
+            self._rollback()
+            raise
+        return len(batch.data)
+
+    def _copy_bytes(self, cur: psycopg.Cursor[Any], table: TableSchema, into: sql.Composable, data: bytes) -> None:
+        cols = sql.SQL(", ").join(sql.Identifier(c.name) for c in table.columns if not c.generated)
+        with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(into, cols)) as copy:
+            copy.write(data)
+
+    def insert_rows(self, job_id: str, table: TableSchema, target: TableRef, rows: Sequence[Row],
+                    checkpoint: tuple[str, dict[str, Any]] | None = None) -> None:
+        """Plain COPY (tables without a key, loaded into an emptied table)."""
+        try:
+            with self.conn.cursor() as cur:
+                cur.execute(_LOAD_COMMIT)
+                if rows:
+                    self._copy(cur, table, target, rows)
+                    self._drop_filtered(cur, table, target, rows)
+                if checkpoint is not None:
+                    self._put_checkpoint(cur, job_id, checkpoint[0], checkpoint[1])
+            self.conn.commit()
+        except BaseException:
+            self._rollback()
+            raise
+
+    def truncate(self, target: TableRef) -> None:
+        try:
+            self.conn.execute(sql.SQL("TRUNCATE {}").format(_ident(target)))
+            self.conn.commit()
+        except BaseException:
+            self._rollback()
+            raise
+
+    def _drop_filtered(self, cur: psycopg.Cursor[Any], table: TableSchema, target: TableRef,
+                       rows: Sequence[Row]) -> None:
+        """Remove the just-written rows that fail the table's 4.3.1 filter (NULL counts as failing)."""
+        condition = self.filters.get(table.ref)
+        if not condition:
+            return
+        cond = sql.SQL(condition.replace("%", "%%"))
+        if not table.key:
+            cur.execute(sql.SQL("DELETE FROM {} WHERE ({}) IS NOT TRUE").format(_ident(target), cond), ())
+            return
+        idx = table.key_indexes
+        where = sql.SQL(" AND ").join(sql.SQL("{} = %s").format(sql.Identifier(k)) for k in table.key)
+        cur.executemany(sql.SQL("DELETE FROM {} WHERE {} AND ({}) IS NOT TRUE").format(_ident(target), where, cond),
+                        [tuple(r[i] for i in idx) for r in rows])
+
+    def _copy(self, cur: psycopg.Cursor[Any], table: TableSchema, target: TableRef, rows: Sequence[Row],
+              into: sql.Composable | None = None) -> int:
+        idx = [i for i, c in enumerate(table.columns) if not c.generated]
+        cols = sql.SQL(", ").join(sql.Identifier(table.columns[i].name) for i in idx)
+        written = 0
+        full = len(idx) == len(table.columns)
+        with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(into or _ident(target), cols)) as copy:
+            for row in rows:
+                values = row if full else tuple(row[i] for i in idx)
+                copy.write_row(values)
+                written += _text_len(values)
+        return written
+
+    def _stage_upsert(self, cur: psycopg.Cursor[Any], table: TableSchema, target: TableRef,
+                      rows: Sequence[Row]) -> int:
+        """COPY into a temporary table shaped like the target, then one INSERT .. ON CONFLICT."""
+        stage = self._create_stage(cur, table, target)
+        written = self._copy(cur, table, target, rows, into=stage)
+        self._merge_stage(cur, table, target, stage)
+        return written
+
+    def _create_stage(self, cur: psycopg.Cursor[Any], table: TableSchema, target: TableRef) -> sql.Composable:
+        cols = sql.SQL(", ").join(sql.Identifier(c.name) for c in table.columns if not c.generated)
+        stage = sql.Identifier("opendrs_stage")
+        cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(stage))
+        cur.execute(sql.SQL("CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT {} FROM {} LIMIT 0").format(
+            stage, cols, _ident(target)))
+        return stage
+
+    def _merge_stage(self, cur: psycopg.Cursor[Any], table: TableSchema, target: TableRef,
+                     stage: sql.Composable) -> None:
+        cols = sql.SQL(", ").join(sql.Identifier(c.name) for c in table.columns if not c.generated)
+        cur.execute(sql.SQL("INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM {} {}").format(
+            _ident(target), cols, cols, stage, self._on_conflict(table, target)))
+        cur.execute(sql.SQL("DROP TABLE {}").format(stage))
+
+    def _on_conflict(self, table: TableSchema, target: TableRef, policy: str = "overwrite") -> sql.Composable:
+        key = sql.SQL(", ").join(sql.Identifier(k) for k in table.key)
+        skip = set(table.key) | self._identity_always(target)
+        updates = [c.name for c in table.columns if not c.generated and c.name not in skip]
+        if policy != "overwrite" or not updates:
+            return sql.SQL("ON CONFLICT ({}) DO NOTHING").format(key)
+        return sql.SQL("ON CONFLICT ({}) DO UPDATE SET {}").format(key, sql.SQL(", ").join(
+            sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(c), sql.Identifier(c)) for c in updates))
+
+    # --- CDC apply ------------------------------------------------------------------------------
+    def apply(self, job_id: str, txns: Sequence[Transaction], catalog: Catalog, selection: Selection,
+              checkpoint: dict[str, Any], conflict_policy: str = "overwrite") -> None:
+        """Apply a run of transactions and store the checkpoint in ONE target transaction.
+
+        ``conflict_policy`` (4.3.2): "overwrite" makes the target row equal the source's;
+        "ignore" keeps the target's row where a change does not fit it (an insert of a row
+        that exists, an update or delete of one that does not); "stop" fails the task there.
+        """
+        try:
+            with self.conn.cursor() as cur:
+                _Batch(self, cur, catalog, selection, conflict_policy).run(txns)
+                self._put_checkpoint(cur, job_id, "cdc", checkpoint)
+            self.conn.commit()
+        except BaseException:
+            self._rollback()
+            raise
+
+    def apply_ddl(self, job_id: str, ddl: str, schema: str | None, selection: Selection,
+                  checkpoint: dict[str, Any]) -> None:
+        raise DdlNotReplicated(
+            "DDL replication is not available for PostgreSQL sources: logical decoding carries no DDL. "
+            "Apply the schema change on the target yourself, then restart the task")
+
+
+def _doc(value: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads(value) if isinstance(value, str | bytes) else dict(value)
+    return doc
+
+
+def _not_valid(body: str) -> str:
+    """``ADD CONSTRAINT .. FOREIGN KEY ..;`` -> ``.. NOT VALID;``: rows copied while the source was changing
+    may briefly miss a parent; CDC converges them, and VALIDATE CONSTRAINT can run after cut-over."""
+    text = body.rstrip()
+    if text.endswith(";") and "NOT VALID" not in text:
+        return text[:-1] + " NOT VALID;"
+    return body
+
+
+# State of one key within a batch: ("row", full image) | ("patch", image with UNCHANGED_TOAST) | None (deleted)
+_State = tuple[str, Row] | None
+
+
+class _Batch:
+    """Coalesces a run of transactions per key and writes the result; flushes before order-sensitive steps."""
+
+    def __init__(self, target: PostgresTarget, cur: psycopg.Cursor[Any], catalog: Catalog, selection: Selection,
+                 policy: str) -> None:
+        self.t = target
+        self.cur = cur
+        self.catalog = catalog
+        self.selection = selection
+        self.policy = policy
+        self.schemas: dict[TableRef, TableSchema] = {}
+        self.final: dict[TableRef, dict[Row, _State]] = {}
+        self.expected: dict[TableRef, dict[Row, bool]] = {}  # key -> the first change expected the row to exist
+        self.keyless: dict[TableRef, list[tuple[str, Row | None, Row | None]]] = {}
+
+    def run(self, txns: Sequence[Transaction]) -> None:
+        for txn in txns:
+            for ev in txn.events:
+                schema_ = self.schemas.get(ev.table) or self.catalog.table(ev.table)
+                if schema_ is None:
+                    continue
+                self.schemas[ev.table] = schema_
+                op = str(ev.op)
+                if op == _OP_TRUNCATE:
+                    self.flush()
+                    self.cur.execute(sql.SQL("TRUNCATE {}").format(_ident(self.selection.target(ev.table))))
+                    continue
+                if not schema_.key:
+                    self.keyless.setdefault(ev.table, []).append((op, ev.before, ev.after))
+                    continue
+                self._keyed(schema_, op, ev.before, ev.after)
+        self.flush()
+
+    def _keyed(self, table: TableSchema, op: str, before: Row | None, after: Row | None) -> None:
+        idx = table.key_indexes
+        per_key = self.final.setdefault(table.ref, {})
+        first = self.expected.setdefault(table.ref, {})
+        if op == Op.INSERT and after is not None:
+            key = tuple(after[i] for i in idx)
+            first.setdefault(key, False)
+            per_key[key] = ("row", after)
+        elif op == Op.DELETE and before is not None:
+            key = tuple(before[i] for i in idx)
+            first.setdefault(key, True)
+            per_key[key] = None
+        elif op == Op.UPDATE and after is not None:
+            new = tuple(after[i] for i in idx)
+            old = tuple(before[i] for i in idx) if before is not None else new
+            first.setdefault(old, True)
+            toast = any(v is UNCHANGED_TOAST for v in after)
+            if old != new:
+                first.setdefault(new, False)
+                if toast:
+                    prior = per_key.get(old)
+                    if prior is not None and prior[0] == "row":
+                        after = _merge(prior[1], after)
+                    else:
+                        # The unchanged values live in the target row under the old key: move it in place.
+                        self.flush()
+                        target = self.selection.target(table.ref)
+                        self._update(table, target, old, after, move=True)
+                        self.t._drop_filtered(self.cur, table, target, [_key_row(table, new)])
+                        return
+                per_key[old] = None
+                per_key[new] = ("row", after)
+                return
+            prior = per_key.get(new, ("missing", ()))
+            if not toast:
+                per_key[new] = ("row", after)
+            elif prior is None:
+                pass  # updated after a delete in the same batch: cannot happen in a consistent stream
+            elif prior[0] in ("row", "patch"):
+                per_key[new] = (prior[0], _merge(prior[1], after))
+            else:
+                per_key[new] = ("patch", after)
+
+    # --- writing --------------------------------------------------------------------------------
+    def flush(self) -> None:
+        for ref, rows in self.final.items():
+            table = self.schemas[ref]
+            target = self.selection.target(ref)
+            if self.policy != "overwrite":
+                rows = self._resolve_conflicts(table, target, rows, self.expected.get(ref, {}))
+            deletes = [k for k, v in rows.items() if v is None]
+            upserts = [v[1] for v in rows.values() if v is not None and v[0] == "row"]
+            patches = [(k, v[1]) for k, v in rows.items() if v is not None and v[0] == "patch"]
+            self._delete(table, target, deletes)
+            self._upsert(table, target, upserts)
+            for key, image in patches:
+                self._update(table, target, key, image, move=False)
+            if table.ref in self.t.filters:
+                written = upserts + [_key_row(table, key) for key, _ in patches]
+                self.t._drop_filtered(self.cur, table, target, written)
+        self.final.clear()
+        self.expected.clear()
+        for ref, events in self.keyless.items():
+            self._apply_keyless(self.schemas[ref], self.selection.target(ref), events)
+            self.t._drop_filtered(self.cur, self.schemas[ref], self.selection.target(ref), [])
+        self.keyless.clear()
+
+    def _resolve_conflicts(self, table: TableSchema, target: TableRef, rows: dict[Row, _State],
+                           expected: dict[Row, bool]) -> dict[Row, _State]:
+        present = self._existing_keys(table, target, list(rows))
+        kept: dict[Row, _State] = {}
+        for key, state in rows.items():
+            if expected.get(key, True) == (key in present):
+                kept[key] = state
+                continue
+            what = "already exists" if key in present else "does not exist"
+            if self.policy == "stop":
+                raise ConflictStop(
+                    f"conflict on {target}: the row with key {dict(zip(table.key, key, strict=True))} {what} on "
+                    "the target (conflict_policy stop). Fix the target row, or set conflict_policy to "
+                    "overwrite or ignore with 4.3.2, then retry the task")
+            log.info("conflict on %s key %s (%s): kept the target's data (conflict_policy ignore)", target, key, what)
+        return kept
+
+    def _key_where(self, table: TableSchema) -> sql.Composable:
+        return sql.SQL(" AND ").join(sql.SQL("{} = %s").format(sql.Identifier(k)) for k in table.key)
+
+    def _existing_keys(self, table: TableSchema, target: TableRef, keys: list[Row]) -> set[Row]:
+        if not keys:
+            return set()
+        texts = sql.SQL(", ").join(sql.SQL("{}::text").format(sql.Identifier(k)) for k in table.key)
+        query = sql.SQL("SELECT {} FROM {} WHERE {}").format(texts, _ident(target), self._key_where(table))
+        found: set[Row] = set()
+        for key in keys:
+            self.cur.execute(query, key)
+            if self.cur.fetchone() is not None:
+                found.add(key)
+        return found
+
+    def _delete(self, table: TableSchema, target: TableRef, keys: list[Row]) -> None:
+        if keys:
+            self.cur.executemany(sql.SQL("DELETE FROM {} WHERE {}").format(_ident(target), self._key_where(table)),
+                                 keys)
+
+    def _upsert(self, table: TableSchema, target: TableRef, rows: list[Row]) -> None:
+        if not rows:
+            return
+        if len(rows) > STAGE_ABOVE:
+            self.t._stage_upsert(self.cur, table, target, rows)
+            return
+        idx = [i for i, c in enumerate(table.columns) if not c.generated]
+        cols = sql.SQL(", ").join(sql.Identifier(table.columns[i].name) for i in idx)
+        marks = sql.SQL(", ").join(sql.Placeholder() * len(idx))
+        query = sql.SQL("INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE VALUES ({}) {}").format(
+            _ident(target), cols, marks, self.t._on_conflict(table, target))
+        self.cur.executemany(query, [tuple(r[i] for i in idx) for r in rows])
+
+    def _update(self, table: TableSchema, target: TableRef, key: Row, image: Row, move: bool) -> None:
+        """UPDATE the row with ``key`` to ``image`` except its UNCHANGED_TOAST columns (and the key unless moved)."""
+        skip = self.t._identity_always(target) | (set() if move else set(table.key))
+        sets = [(c.name, image[i]) for i, c in enumerate(table.columns)
+                if not c.generated and c.name not in skip and image[i] is not UNCHANGED_TOAST]
+        if not sets:
+            return
+        query = sql.SQL("UPDATE {} SET {} WHERE {}").format(
+            _ident(target), sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(n)) for n, _ in sets),
+            self._key_where(table))
+        self.cur.execute(query, [v for _, v in sets] + list(key))
+
+    def _apply_keyless(self, table: TableSchema, target: TableRef,
+                       events: list[tuple[str, Row | None, Row | None]]) -> None:
+        """No key: find ONE row equal on every column (REPLICA IDENTITY FULL before image), in source order."""
+        cols = [(i, c) for i, c in enumerate(table.columns) if not c.generated]
+        identity = self.t._identity_always(target)
+        for op, before, after in events:
+            if op in (Op.DELETE, Op.UPDATE) and before is not None:
+                conds = []
+                args: list[Any] = []
+                for i, c in cols:
+                    if before[i] is UNCHANGED_TOAST:
+                        continue
+                    if c.data_type in _NO_EQUALITY:
+                        conds.append(sql.SQL("{}::text IS NOT DISTINCT FROM %s::text").format(sql.Identifier(c.name)))
+                    else:
+                        conds.append(sql.SQL("{} IS NOT DISTINCT FROM %s").format(sql.Identifier(c.name)))
+                    args.append(before[i])
+                match = sql.SQL("(tableoid, ctid) = (SELECT tableoid, ctid FROM {} WHERE {} LIMIT 1)").format(
+                    _ident(target), sql.SQL(" AND ").join(conds) if conds else sql.SQL("true"))
+                if op == Op.DELETE or after is None:
+                    self.cur.execute(sql.SQL("DELETE FROM {} WHERE {}").format(_ident(target), match), args)
+                    continue
+                sets = [(c.name, after[i]) for i, c in cols
+                        if after[i] is not UNCHANGED_TOAST and c.name not in identity]
+                if sets:
+                    self.cur.execute(sql.SQL("UPDATE {} SET {} WHERE {}").format(
+                        _ident(target), sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(n))
+                                                           for n, _ in sets), match), [v for _, v in sets] + args)
+            elif op == Op.INSERT and after is not None:
+                names = sql.SQL(", ").join(sql.Identifier(c.name) for _, c in cols)
+                marks = sql.SQL(", ").join(sql.Placeholder() * len(cols))
+                self.cur.execute(sql.SQL("INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE VALUES ({})").format(
+                    _ident(target), names, marks), [after[i] for i, _ in cols])
+            elif op == Op.UPDATE and after is not None:
+                raise PgEngineError(f"an UPDATE of {table.ref} came without its old row: a table without a key "
+                                    "needs REPLICA IDENTITY FULL on the source")
+
+
+def _key_row(table: TableSchema, key: Row) -> Row:
+    """A full-width row holding only ``key`` (enough for a key-bounded statement)."""
+    row: list[Any] = [None] * len(table.columns)
+    for i, value in zip(table.key_indexes, key, strict=True):
+        row[i] = value
+    return tuple(row)
+
+
+def _merge(prior: Row, after: Row) -> Row:
+    """``after`` with its UNCHANGED_TOAST values taken from ``prior`` (the key's earlier image in the batch)."""
+    return tuple(p if a is UNCHANGED_TOAST else a for p, a in zip(prior, after, strict=True))
