@@ -3,8 +3,8 @@ resume/retry (4.1.12) and pause (4.1.13).
 
 MySQL tasks are real engine work: a pre-check of the default task (endpoints 127.0.0.1:3306 with
 made-up passwords) runs and fails its network items, start then stays refused, and the full
-pre-check -> start -> pause -> resume path runs against the throwaway MariaDB pair. PostgreSQL has
-no engine yet, so there the live server answers NotAvailableYet (DRS.M00300).
+pre-check -> start -> pause -> resume path runs against the throwaway MariaDB pair. A PostgreSQL
+task on made-up endpoints is pre-checked for real too and fails its connection items.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from huaweicloudsdkdrs.v3 import (
 )
 from mysql_helpers import endpoint, new_db, stop_task, wait_equal
 
-from harness import MariaDBServer
+from harness import MariaDBServer, closed_port
 from opendrs.client import DrsHttpClient
 
 UNKNOWN = "00000000-0000-0000-0000-00000000jb00"
@@ -42,7 +42,8 @@ RESULT = "/v3/{project_id}/jobs/batch-precheck-result"
 START = "/v3/{project_id}/jobs/batch-starting"
 RETRY = "/v3/{project_id}/jobs/batch-retry-task"
 PAUSE = "/v3/{project_id}/jobs/batch-pause-task"
-PG = {"db_type": "postgresql", "ip": "127.0.0.1"}
+# A port nobody listens on: the local PostgreSQL (trust auth on 5432) must not answer for it.
+PG = {"db_type": "postgresql", "ip": "127.0.0.1", "db_port": closed_port()}
 FAKE_PASSWORDS = ("secret-src-pw", "secret-dst-pw")  # mysql_task()'s endpoints
 
 
@@ -59,7 +60,7 @@ def task(client: DrsHttpClient) -> str:
 
 @pytest.fixture(scope="module")
 def pg(client: DrsHttpClient) -> str:
-    """A PostgreSQL sync task: no engine can pre-check or run it yet."""
+    """A PostgreSQL sync task on made-up endpoints: its pre-check fails to connect."""
     return create_task(client, engine_type="postgresql", source_endpoint=PG, target_endpoint=PG)
 
 
@@ -128,10 +129,13 @@ def test_precheck_of_an_unreachable_mysql_task_fails_its_network_items(sdk: Any,
     assert "target endpoint" in items["dstDbConnection"].failed_reason
 
 
-def test_precheck_of_a_task_without_an_engine(sdk: Any, pg: str) -> None:
+def test_precheck_of_an_unreachable_postgresql_task(sdk: Any, pg: str) -> None:
     item = precheck(sdk, pg)
-    assert item.status == "failed" and item.error_code == "DRS.M00300"
-    assert "pre-check is not available for engine_type postgresql yet" in item.error_msg
+    assert item.status == "success" and not item.error_code, item
+    result = finished_precheck(sdk, pg)
+    assert result.result is False
+    items = {i.item: i for i in result.precheck_result}
+    assert items["srcDbConnection"].result == "FAILED" and "source endpoint" in items["srcDbConnection"].failed_reason
 
 
 def test_precheck_result_before_a_precheck(sdk: Any, http: DrsHttpClient) -> None:
@@ -160,10 +164,10 @@ def test_start_of_a_mysql_task_needs_a_passed_precheck(sdk: Any, http: DrsHttpCl
     wait_status(http, task, "CONFIGURATION", timeout=1)
 
 
-def test_start_of_a_task_without_an_engine(sdk: Any, http: DrsHttpClient, pg: str) -> None:
+def test_start_of_a_postgresql_task_needs_a_passed_precheck(sdk: Any, http: DrsHttpClient, pg: str) -> None:
     item = start(sdk, pg)
     assert item.status == "failed" and item.error_code == "DRS.M00300"
-    assert "starting a task is not available for engine_type postgresql yet" in item.error_msg
+    assert "pre-check has not passed" in item.error_msg
     wait_status(http, pg, "CONFIGURATION", timeout=1)
 
 
@@ -231,8 +235,8 @@ def test_per_item_errors_do_not_fail_the_batch(http: DrsHttpClient, task: str, s
     checked = results(http, PRECHECK, {"jobs": [{"job_id": j, "precheck_mode": "forStartJob"}
                                                 for j in (fresh, pg, stopped, UNKNOWN)]})
     assert [r["id"] for r in checked] == [fresh, pg, stopped, UNKNOWN]
-    assert [r["status"] for r in checked] == ["success", "failed", "failed", "failed"]
-    assert [r.get("error_code") for r in checked[1:]] == ["DRS.M00300", "DRS.M00304", "DRS.M00298"]
+    assert [r["status"] for r in checked] == ["success", "success", "failed", "failed"]
+    assert [r.get("error_code") for r in checked[2:]] == ["DRS.M00304", "DRS.M00298"]
     retry_mode = results(http, PRECHECK, {"jobs": [{"job_id": task, "precheck_mode": "forRetryJob"}]})[0]
     assert retry_mode["error_code"] == "DRS.M00304" and "forStartJob" in retry_mode["error_msg"]
     started = results(http, START, {"jobs": [{"job_id": j} for j in (pg, stopped, UNKNOWN)]}, status=202)
