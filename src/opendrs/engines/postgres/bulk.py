@@ -11,7 +11,6 @@ column list exactly.
 from __future__ import annotations
 
 import io
-import os
 import re
 import subprocess
 from collections.abc import Iterator
@@ -20,8 +19,7 @@ from typing import Final
 from psycopg import sql
 
 from opendrs.engines.base import EndpointConfig
-from opendrs.engines.postgres.config import ssl_params
-from opendrs.engines.postgres.connection import SESSION_OPTIONS, tool_error
+from opendrs.engines.postgres.connection import SESSION_OPTIONS, tool_env, tool_error
 from opendrs.engines.postgres.schema import pg_bin
 from opendrs.pipeline.model import EncodedBatch, KeyRange, Row, TableSchema
 
@@ -81,13 +79,15 @@ def read_batches(ep: EndpointConfig, dbname: str, table: TableSchema, chunk: Key
     query = writable_query(table, chunk).as_string(None)
     args = [pg_bin("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", ep.host, "-p", str(ep.port), "-U", ep.user,
             "-d", dbname, "-c", query]
-    env = {**os.environ, "PGPASSWORD": ep.password, "PGOPTIONS": SESSION_OPTIONS, "PGAPPNAME": "opendrs-load",
-           "PGCONNECT_TIMEOUT": str(max(2, int(ep.connect_timeout) + 5))}
-    with ssl_params(ep) as tls:
-        env["PGSSLMODE"] = tls["sslmode"]
-        if "sslrootcert" in tls:
-            env["PGSSLROOTCERT"] = tls["sslrootcert"]
+    # The CA file lives only inside the with: keep it for the whole read, so psql (which opens it
+    # when it connects, some time after it starts) always finds it.
+    with tool_env(ep, "opendrs-load", PGOPTIONS=SESSION_OPTIONS) as env:
         proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        yield from _read(proc, table, batch_rows, positions)
+
+
+def _read(proc: subprocess.Popen[bytes], table: TableSchema, batch_rows: int,
+          positions: tuple[int, ...]) -> Iterator[EncodedBatch]:
     assert isinstance(proc.stdout, io.BufferedReader) and proc.stderr is not None
     parts: list[bytes] = []
     rows = size = 0

@@ -9,7 +9,9 @@ on the other is the same value, whatever the servers' defaults are.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
+from collections.abc import Iterator
 from typing import Any, Final
 
 import psycopg
@@ -109,3 +111,17 @@ def _is_psycopg2_connection_error(exc: BaseException) -> bool:
     if isinstance(exc, psycopg2.OperationalError | psycopg2.InterfaceError):
         return not getattr(exc, "pgcode", None) or exc.pgcode in TRANSIENT_SQLSTATES
     return False
+
+
+@contextlib.contextmanager
+def tool_env(ep: EndpointConfig, application: str, **extra: str) -> Iterator[dict[str, str]]:
+    """Environment for libpq's command-line tools (pg_dump, psql): the password and TLS settings
+    travel in the environment, never on a command line; a CA file exists only inside the with."""
+    env = {**os.environ, "PGPASSWORD": ep.password, "PGAPPNAME": application,
+           "PGCONNECT_TIMEOUT": str(max(2, int(ep.connect_timeout) + 5)), **extra}
+    with ssl_params(ep) as tls:
+        env["PGSSLMODE"] = tls["sslmode"]
+        if "sslrootcert" in tls:
+            env["PGSSLROOTCERT"] = tls["sslrootcert"]
+        yield env
+

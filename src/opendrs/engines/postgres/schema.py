@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import glob
 import logging
-import os
 import re
 import shutil
 import subprocess
@@ -36,8 +35,7 @@ import psycopg
 from psycopg import sql
 
 from opendrs.engines.base import EndpointConfig
-from opendrs.engines.postgres.config import ssl_params
-from opendrs.engines.postgres.connection import PgEngineError, dbname_of, tool_error
+from opendrs.engines.postgres.connection import PgEngineError, dbname_of, tool_env, tool_error
 from opendrs.pipeline.model import Catalog, TableRef
 from opendrs.pipeline.selection import Selection
 
@@ -97,12 +95,7 @@ def dump(ep: EndpointConfig, section: str, schemas: Sequence[str], excluded: Seq
             args += ["-e", _pattern(ext)]
     for ref in excluded:
         args += ["-T", f"{_pattern(ref.schema)}.{_pattern(ref.name)}"]
-    env = {**os.environ, "PGPASSWORD": ep.password, "PGCONNECT_TIMEOUT": str(max(2, int(ep.connect_timeout) + 5)),
-           "PGAPPNAME": "opendrs-structure"}
-    with ssl_params(ep) as tls:
-        env["PGSSLMODE"] = tls["sslmode"]
-        if "sslrootcert" in tls:
-            env["PGSSLROOTCERT"] = tls["sslrootcert"]
+    with tool_env(ep, "opendrs-structure") as env:
         proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600, check=False)
     if proc.returncode != 0:
         raise tool_error(f"pg_dump of the source structure ({section})", proc.stderr)
