@@ -168,9 +168,13 @@ class PostgresSource:
         conn = connect(self.ep, application_name="opendrs-plan")
         try:
             keys = key_list(table)
-            texts = sql.SQL(", ").join(sql.SQL("{}::text").format(sql.Identifier(k)) for k in table.key)
+            # Aliased: with the output column named like the key, ORDER BY "id" would sort the TEXT
+            # output (so '1000' < '999') and the ranges would overlap.
+            texts = sql.SQL(", ").join(sql.SQL("{}::text AS {}").format(
+                sql.Identifier(k), sql.Identifier(f"opendrs_k{i}")) for i, k in enumerate(table.key))
             percent = min(100.0, max(0.001, 100.0 * wanted * 64 / max(table.rows_estimate, 1)))
-            sampled = sql.SQL("SELECT {texts} FROM {table} TABLESAMPLE SYSTEM ({p}) ORDER BY {keys}").format(
+            # BERNOULLI samples rows (SYSTEM samples whole pages, which gave very uneven ranges).
+            sampled = sql.SQL("SELECT {texts} FROM {table} TABLESAMPLE BERNOULLI ({p}) ORDER BY {keys}").format(
                 texts=texts, keys=keys, table=table_ident(table.ref), p=sql.Literal(percent))
             sample = conn.execute(sampled).fetchall()
             if len(sample) >= wanted * 8:
