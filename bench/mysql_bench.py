@@ -25,19 +25,17 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import shutil
-import signal
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import pymysql
 import pymysql.err
-from common import Baseline, BenchError, Result, Skipped, environment, results_table, summarise, write_json
+from benchrun import BenchRun, console
+from benchrun import main as run_main
+from common import Baseline, BenchError, Skipped
 from mysql_data import (
     CDC_DB,
     FULL_DB,
@@ -52,8 +50,6 @@ from mysql_env import BenchMariaDB, checksums, drop_database, master_position, s
 from mysql_peers import mydumper_copy, mysqldump_copy, outfile_copy, replica_catch_up, stop_replica
 from opendrs_driver import OpenDrsServer, full_load, incremental
 from profiling import PySpy, find_py_spy, summarise_stacks, summary_lines
-from rich.console import Console
-from rich.status import Status
 
 BENCH_DIR = Path(__file__).resolve().parent
 FULL = "MariaDB full copy"
@@ -67,7 +63,6 @@ BASELINES = {
 }
 CDC_TARGET_RATE = 20_000  # changes/s: the issue's bar (largest cloud DRS instance)
 
-console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -104,10 +99,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def _raise_interrupt(signum: int, _frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def rotate(items: list[str], run: int) -> list[str]:
     """Run r starts with tool r: no tool always gets the coldest (or warmest) caches."""
     if not items:
@@ -116,35 +107,12 @@ def rotate(items: list[str], run: int) -> list[str]:
     return items[k:] + items[:k]
 
 
-class Bench:
-    """State of one benchmark run: servers, results, and the step being measured (for progress)."""
+class Bench(BenchRun):
+    """One MariaDB benchmark run: servers, tools and the issue's targets."""
 
-    def __init__(self, args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
-        self.args = args
-        self.stack = stack
-        self.started = time.monotonic()
-        self.results: dict[str, Result] = {}
-        self.notes: list[str] = []
-        self.errors: list[str] = []
-        self.meta: dict[str, Any] = {"args": {k: str(v) for k, v in vars(args).items()}, "env": environment()}
-        work = args.workdir or Path(tempfile.mkdtemp(prefix="opendrs-bench-"))
-        work.mkdir(parents=True, exist_ok=True)
-        self.work = work.resolve()
-        if not args.keep and args.workdir is None:
-            stack.callback(shutil.rmtree, self.work, True)
-
-    # --- plumbing ------------------------------------------------------------------------------
-    def log(self, text: str) -> None:
-        console.log(f"[{time.monotonic() - self.started:6.0f}s] {text}")
-
-    @contextlib.contextmanager
-    def step(self, title: str) -> Iterator[Callable[[str], None]]:
-        """A spinner line showing ``title`` and the latest poll text; yields the update function."""
-        began = time.monotonic()
-        with Status(title, console=console) as status:
-            def update(text: str) -> None:
-                status.update(f"{title}  [dim]{time.monotonic() - began:5.0f}s  {text}[/dim]")
-            yield update
+    prefix = "mysql"
+    spread = "expect run-to-run spread up to ~1.6x"
+    baselines = BASELINES
 
     def server(self, name: str, server_id: int, buffer_pool: str) -> BenchMariaDB:
         srv = BenchMariaDB(name=f"bench-{name}", server_id=server_id, buffer_pool=buffer_pool, file_dir=self.work,
@@ -175,14 +143,6 @@ class Bench:
         self.results[key].extra.setdefault("profile", []).append(summary)
         for line in summary_lines(summary):
             console.print(f"[dim]{line}[/dim]")
-
-    def result(self, key: str, work: str, tool: str, unit: str, units: int, *, opendrs: bool = False) -> Result:
-        if key not in self.results:
-            self.results[key] = Result(work, tool, unit, units, is_opendrs=opendrs, baseline=BASELINES.get(key))
-        return self.results[key]
-
-    def wanted(self, tool: str) -> bool:
-        return tool in self.args.tools
 
     # --- setup ---------------------------------------------------------------------------------
     def setup(self) -> None:
@@ -289,11 +249,6 @@ class Bench:
         reset_cdc_copy(self.replica, snapshot)
         self._settle(self.replica)
 
-    def _failed(self, res: Result, title: str, exc: BaseException) -> None:
-        res.note = f"FAILED: {str(exc)[:300]}"
-        self.errors.append(f"{title}: {exc}")
-        self.log(f"[red]{title} failed:[/red] {exc}")
-
     # --- CDC -----------------------------------------------------------------------------------
     def cdc(self) -> None:
         a = self.args
@@ -355,24 +310,6 @@ class Bench:
             raise BenchError(f"replica differs from the source: {diff}")
         return seconds, 0, lag
 
-    # --- report --------------------------------------------------------------------------------
-    def report(self, complete: bool) -> Path:
-        rows = summarise(self.results.values())
-        console.print(results_table(rows, "OpenDRS vs peers (medians; OpenDRS/peer time below 1.00x = OpenDRS faster)"))
-        verdicts = self.verdicts()
-        for line in verdicts:
-            console.print(line)
-        console.print(f"[dim]2 shared vCPUs, other jobs running: expect run-to-run spread up to ~1.6x "
-                      f"(load average at start {self.meta['env']['loadavg_at_start']}).[/dim]")
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        payload = {"complete": complete, "meta": self.meta, "rows": rows, "verdicts": verdicts, "errors": self.errors,
-                   "notes": self.notes, "wall_seconds": round(time.monotonic() - self.started, 1)}
-        if self.errors and hasattr(self, "opendrs"):
-            payload["opendrs_log_tail"] = self.opendrs.log_tail()
-        path = write_json(self.args.results_dir / f"mysql-{stamp}.json", payload)
-        console.print(f"results written to {path}")
-        return path
-
     def verdicts(self) -> list[str]:
         """The issue's targets, checked against this run's medians."""
         out: list[str] = []
@@ -398,28 +335,7 @@ class Bench:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _raise_interrupt)
-    complete = False
-    with contextlib.ExitStack() as stack:
-        bench = Bench(args, stack)
-        try:
-            bench.setup()
-            if not args.skip_full:
-                bench.full_load()
-            if not args.skip_cdc:
-                bench.cdc()
-            complete = True
-        except KeyboardInterrupt:
-            console.print("[yellow]interrupted: stopping the servers; partial results follow[/yellow]")
-        except (RuntimeError, pymysql.err.MySQLError, OSError) as exc:  # BenchError, ServerStartError, ...
-            bench.errors.append(f"aborted: {exc}")
-            console.print(f"[red]benchmark aborted:[/red] {exc}")
-        finally:
-            if bench.results:
-                bench.report(complete)
-            bench.log("stopping servers")
-    return 0 if complete and not bench.errors else 1
+    return run_main(Bench, parse_args(argv), (pymysql.err.MySQLError,))
 
 
 if __name__ == "__main__":

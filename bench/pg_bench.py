@@ -27,18 +27,16 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import shutil
-import signal
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import psycopg
-from common import BenchError, Result, Skipped, environment, results_table, summarise, write_json
+from benchrun import BenchRun
+from benchrun import main as run_main
+from common import BenchError, Result, Skipped
 from mysql_bench import rotate
 from mysql_data import write_sbtest_tsv
 from opendrs_driver import OpenDrsServer
@@ -63,8 +61,6 @@ from pg_peers import (
     prepare_native,
     subscription_catch_up,
 )
-from rich.console import Console
-from rich.status import Status
 
 BENCH_DIR = Path(__file__).resolve().parent
 FULL = "PostgreSQL full copy"
@@ -76,7 +72,6 @@ NATIVE_PUB = "bench_native_pub"
 NATIVE_SLOT = "bench_native_slot"
 COPY_PIPE_SHARE = 0.8  # the issue: OpenDRS's full-load rate at least 80% of the COPY pipe's
 
-console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -112,10 +107,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def _raise_interrupt(signum: int, _frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def verdicts(results: dict[str, Result]) -> list[str]:
     """The issue's targets, checked against this run's medians (pure: unit-tested)."""
     out: list[str] = []
@@ -141,34 +132,11 @@ def verdicts(results: dict[str, Result]) -> list[str]:
     return out
 
 
-class Bench:
-    """State of one benchmark run: servers, results, and the step being measured (for progress)."""
+class Bench(BenchRun):
+    """One PostgreSQL benchmark run: servers, tools and the issue's targets."""
 
-    def __init__(self, args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
-        self.args = args
-        self.stack = stack
-        self.started = time.monotonic()
-        self.results: dict[str, Result] = {}
-        self.notes: list[str] = []
-        self.errors: list[str] = []
-        self.meta: dict[str, Any] = {"args": {k: str(v) for k, v in vars(args).items()}, "env": environment()}
-        work = args.workdir or Path(tempfile.mkdtemp(prefix="opendrs-pgbench-"))
-        work.mkdir(parents=True, exist_ok=True)
-        self.work = work.resolve()
-        if not args.keep and args.workdir is None:
-            stack.callback(shutil.rmtree, self.work, True)
-
-    # --- plumbing ------------------------------------------------------------------------------
-    def log(self, text: str) -> None:
-        console.log(f"[{time.monotonic() - self.started:6.0f}s] {text}")
-
-    @contextlib.contextmanager
-    def step(self, title: str) -> Iterator[Callable[[str], None]]:
-        began = time.monotonic()
-        with Status(title, console=console) as status:
-            def update(text: str) -> None:
-                status.update(f"{title}  [dim]{time.monotonic() - began:5.0f}s  {text}[/dim]")
-            yield update
+    prefix = "pg"
+    title = "OpenDRS vs peers on PostgreSQL (medians; OpenDRS/peer time below 1.00x = OpenDRS faster)"
 
     def server(self, name: str) -> BenchPostgres:
         srv = BenchPostgres(name=f"pgbench-{name}", shared_buffers=self.args.shared_buffers, start_timeout=180)
@@ -177,19 +145,6 @@ class Bench:
         self.log(f"{name}: PostgreSQL on port {srv.port} (shared_buffers {self.args.shared_buffers}, "
                  f"data {srv.tmpdir})")
         return srv
-
-    def result(self, key: str, work: str, tool: str, unit: str, units: int, *, opendrs: bool = False) -> Result:
-        if key not in self.results:
-            self.results[key] = Result(work, tool, unit, units, is_opendrs=opendrs)
-        return self.results[key]
-
-    def wanted(self, tool: str) -> bool:
-        return tool in self.args.tools
-
-    def _failed(self, res: Result, title: str, exc: BaseException) -> None:
-        res.note = f"FAILED: {str(exc)[:300]}"
-        self.errors.append(f"{title}: {exc}")
-        self.log(f"[red]{title} failed:[/red] {exc}")
 
     # --- setup ---------------------------------------------------------------------------------
     def setup(self) -> None:
@@ -357,49 +312,12 @@ class Bench:
             self.source.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
                                 "WHERE slot_name = %s", (NATIVE_SLOT,))
 
-    # --- report --------------------------------------------------------------------------------
-    def report(self, complete: bool) -> Path:
-        rows = summarise(self.results.values())
-        console.print(results_table(rows, "OpenDRS vs peers on PostgreSQL (medians; OpenDRS/peer time below 1.00x "
-                                          "= OpenDRS faster)"))
-        found = verdicts(self.results)
-        for line in found:
-            console.print(line)
-        console.print(f"[dim]2 shared vCPUs, other jobs running: expect run-to-run spread "
-                      f"(load average at start {self.meta['env']['loadavg_at_start']}).[/dim]")
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        payload = {"complete": complete, "meta": self.meta, "rows": rows, "verdicts": found, "errors": self.errors,
-                   "notes": self.notes, "wall_seconds": round(time.monotonic() - self.started, 1)}
-        if self.errors and hasattr(self, "opendrs"):
-            payload["opendrs_log_tail"] = self.opendrs.log_tail()
-        path = write_json(self.args.results_dir / f"pg-{stamp}.json", payload)
-        console.print(f"results written to {path}")
-        return path
+    def verdicts(self) -> list[str]:
+        return verdicts(self.results)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _raise_interrupt)
-    complete = False
-    with contextlib.ExitStack() as stack:
-        bench = Bench(args, stack)
-        try:
-            bench.setup()
-            if not args.skip_full:
-                bench.full_load()
-            if not args.skip_cdc:
-                bench.cdc()
-            complete = True
-        except KeyboardInterrupt:
-            console.print("[yellow]interrupted: stopping the servers; partial results follow[/yellow]")
-        except (RuntimeError, psycopg.Error, OSError) as exc:  # BenchError, ServerStartError, ...
-            bench.errors.append(f"aborted: {exc}")
-            console.print(f"[red]benchmark aborted:[/red] {exc}")
-        finally:
-            if bench.results:
-                bench.report(complete)
-            bench.log("stopping servers")
-    return 0 if complete and not bench.errors else 1
+    return run_main(Bench, parse_args(argv), (psycopg.Error,))
 
 
 if __name__ == "__main__":
