@@ -135,22 +135,30 @@ def prepare_task(http: DrsHttpClient, source: MariaDBServer, target: MariaDBServ
                  db_use_type: str, policy: dict[str, Any] | None = None,
                  tuning: dict[str, dict[str, str]] | None = None) -> str:
     """Create, connection-test, select ``db``, set policy/tuning and precheck a task; returns its id (not started)."""
-    job = {"name": f"bench_{uuid.uuid4().hex[:10]}", "db_use_type": db_use_type, "engine_type": "mysql",
+    return configure_task(http, "mysql", endpoint(source), endpoint(target),
+                          [{"id": db, "object_type": "database", "object_name": db, "select": "true"}],
+                          task_type=task_type, db_use_type=db_use_type, policy=policy, tuning=tuning)
+
+
+def configure_task(http: DrsHttpClient, engine_type: str, source: dict[str, Any], target: dict[str, Any],
+                   objects: list[dict[str, Any]], *, task_type: str, db_use_type: str,
+                   policy: dict[str, Any] | None = None, tuning: dict[str, dict[str, str]] | None = None) -> str:
+    """Create a task of any engine, test both endpoints, select ``objects`` (4.1.5), set policy/tuning, precheck."""
+    job = {"name": f"bench_{uuid.uuid4().hex[:10]}", "db_use_type": db_use_type, "engine_type": engine_type,
            "job_direction": "up", "task_type": task_type, "net_type": "eip", "bind_eip": True, "node_type": "high",
-           "source_endpoint": endpoint(source), "target_endpoint": endpoint(target), "description": "bench"}
+           "source_endpoint": source, "target_endpoint": target, "description": "bench"}
     created = http.call("POST", "/v3/{project_id}/jobs/batch-creation", {"jobs": [job]})["results"][0]
     if created.get("status") != "CREATING":
         raise BenchError(f"task creation failed: {created}")
     job_id = str(created["id"])
     wait_status(http, job_id, {"CONFIGURATION"}, timeout=60)
     tested = http.call("POST", "/v3/{project_id}/jobs/batch-connection", {"jobs": [
-        {"id": job_id, "end_point_type": "so", **endpoint(source)},
-        {"id": job_id, "end_point_type": "ta", **endpoint(target)}]})
+        {"id": job_id, "end_point_type": "so", **source},
+        {"id": job_id, "end_point_type": "ta", **target}]})
     if not all(r.get("success") for r in tested["results"]):
         raise BenchError(f"connection test failed: {tested}")
-    http.call("PUT", "/v3/{project_id}/jobs/batch-select-objects", {"jobs": [{
-        "job_id": job_id, "selected": True,
-        "job": [{"id": db, "object_type": "database", "object_name": db, "select": "true"}]}]})
+    http.call("PUT", "/v3/{project_id}/jobs/batch-select-objects",
+              {"jobs": [{"job_id": job_id, "selected": True, "job": objects}]})
     if policy:
         http.call("POST", "/v3/{project_id}/jobs/batch-sync-policy", {"jobs": [{"job_id": job_id, **policy}]})
     if tuning:
@@ -207,9 +215,16 @@ def _stopped_on_error(http: DrsHttpClient, job_id: str) -> Iterator[None]:
 def full_load(server: OpenDrsServer, source: MariaDBServer, target: MariaDBServer, db: str, *, parallel_tables: int,
               timeout: float, on_poll: Callable[[str], None]) -> tuple[float, int, dict[str, Any]]:
     """A FULL_TRANS migration of ``db``: (seconds from start to FULL_TRANSFER_COMPLETE, peak RSS, info)."""
+    return timed_full_load(server, lambda http: prepare_task(
+        http, source, target, db, task_type="FULL_TRANS", db_use_type="migration",
+        tuning={"full_sync": {"parallel_tables": str(parallel_tables)}}), timeout=timeout, on_poll=on_poll)
+
+
+def timed_full_load(server: OpenDrsServer, prepare: Callable[[DrsHttpClient], str], *, timeout: float,
+                    on_poll: Callable[[str], None]) -> tuple[float, int, dict[str, Any]]:
+    """Start the task ``prepare`` made (pre-checked) and time it to FULL_TRANSFER_COMPLETE, whatever the engine."""
     with server.client() as http:
-        job_id = prepare_task(http, source, target, db, task_type="FULL_TRANS", db_use_type="migration",
-                              tuning={"full_sync": {"parallel_tables": str(parallel_tables)}})
+        job_id = prepare(http)
         last: dict[str, Any] = {}
         next_report = 0.0
 

@@ -15,7 +15,6 @@ the stream's marker row and the checksums are on the target.
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -23,11 +22,13 @@ from common import BenchError, RssSampler, wait_until
 from opendrs_driver import (
     OpenDrsServer,
     _stopped_on_error,
+    configure_task,
     detail,
     progress,
     start_task,
     status,
     stop_task,
+    timed_full_load,
     wait_status,
 )
 from pg_env import BenchPostgres, slot_active, slot_lag_bytes
@@ -53,68 +54,16 @@ def prepare_pg_task(http: DrsHttpClient, source: BenchPostgres, target: BenchPos
                     db_use_type: str, policy: dict[str, Any] | None = None,
                     tuning: dict[str, dict[str, str]] | None = None) -> str:
     """Create, connection-test, select ``db``.public, set policy/tuning and precheck a task; returns its id."""
-    job = {"name": f"bench_{uuid.uuid4().hex[:10]}", "db_use_type": db_use_type, "engine_type": "postgresql",
-           "job_direction": "up", "task_type": task_type, "net_type": "eip", "bind_eip": True, "node_type": "high",
-           "source_endpoint": pg_endpoint(source, db), "target_endpoint": pg_endpoint(target),
-           "description": "bench"}
-    created = http.call("POST", "/v3/{project_id}/jobs/batch-creation", {"jobs": [job]})["results"][0]
-    if created.get("status") != "CREATING":
-        raise BenchError(f"task creation failed: {created}")
-    job_id = str(created["id"])
-    wait_status(http, job_id, {"CONFIGURATION"}, timeout=60)
-    tested = http.call("POST", "/v3/{project_id}/jobs/batch-connection", {"jobs": [
-        {"id": job_id, "end_point_type": "so", **pg_endpoint(source, db)},
-        {"id": job_id, "end_point_type": "ta", **pg_endpoint(target)}]})
-    if not all(r.get("success") for r in tested["results"]):
-        raise BenchError(f"connection test failed: {tested}")
-    http.call("PUT", "/v3/{project_id}/jobs/batch-select-objects",
-              {"jobs": [{"job_id": job_id, "selected": True, "job": [select_schema(db)]}]})
-    if policy:
-        http.call("POST", "/v3/{project_id}/jobs/batch-sync-policy", {"jobs": [{"job_id": job_id, **policy}]})
-    if tuning:
-        http.call("PUT", f"/v3/{{project_id}}/job/{job_id}/tuning-params/modify-params", tuning)
-    started = http.call("POST", "/v3/{project_id}/jobs/batch-precheck",
-                        {"jobs": [{"job_id": job_id, "precheck_mode": "forStartJob"}]})
-    if started["results"][0].get("status") != "success":
-        raise BenchError(f"precheck did not start: {started}")
-    result: dict[str, Any] = {}
-
-    def finished() -> bool:
-        nonlocal result
-        result = http.call("POST", "/v3/{project_id}/jobs/batch-precheck-result", {"jobs": [job_id]})["results"][0]
-        return result.get("process") == "100%"
-
-    wait_until(finished, timeout=120, what="the precheck", interval=0.3)
-    if result.get("result") is not True:
-        failed = [f"{i.get('item')}: {i.get('failed_reason') or i.get('data')}"
-                  for i in result.get("precheck_result", []) if i.get("result") == "FAILED"]
-        raise BenchError(f"precheck failed: {failed or result}")
-    return job_id
+    return configure_task(http, "postgresql", pg_endpoint(source, db), pg_endpoint(target), [select_schema(db)],
+                          task_type=task_type, db_use_type=db_use_type, policy=policy, tuning=tuning)
 
 
 def full_load(server: OpenDrsServer, source: BenchPostgres, target: BenchPostgres, db: str, *, parallel_tables: int,
               timeout: float, on_poll: Callable[[str], None]) -> tuple[float, int, dict[str, Any]]:
     """A FULL_TRANS migration of ``db``: (seconds from start to FULL_TRANSFER_COMPLETE, peak RSS, info)."""
-    with server.client() as http:
-        job_id = prepare_pg_task(http, source, target, db, task_type="FULL_TRANS", db_use_type="migration",
-                                 tuning={"full_sync": {"parallel_tables": str(parallel_tables)}})
-        last: dict[str, Any] = {}
-        next_report = 0.0
-
-        def poll(current: str) -> None:
-            nonlocal next_report  # progress at most every 2 s: the API shares the worker's process (GIL)
-            if current == "FULL_TRANSFER_STARTED" and time.monotonic() >= next_report:
-                next_report = time.monotonic() + 2.0
-                last.update(progress(http, job_id))
-            on_poll(f"{current} {last.get('progress', '?')}%  {last.get('apply_rows_rate', '?')} rows/s")
-
-        with RssSampler(server.pid) as rss, _stopped_on_error(http, job_id):
-            began = start_task(http, job_id)
-            done = wait_status(http, job_id, {"FULL_TRANSFER_COMPLETE"}, timeout=timeout, on_poll=poll, interval=0.25)
-            peak = rss.peak
-        info = {"job_id": job_id, "last_rows_per_s": last.get("apply_rows_rate")}
-        stop_task(http, job_id)
-    return done - began, peak, info
+    return timed_full_load(server, lambda http: prepare_pg_task(
+        http, source, target, db, task_type="FULL_TRANS", db_use_type="migration",
+        tuning={"full_sync": {"parallel_tables": str(parallel_tables)}}), timeout=timeout, on_poll=on_poll)
 
 
 class PausedCdc:
