@@ -135,15 +135,10 @@ class MySQLTarget:
     # --- full load ------------------------------------------------------------------------------
     def load(self, job_id: str, table: TableSchema, target: TableRef, rows: Sequence[Row],
              checkpoint: tuple[str, dict[str, Any]] | None = None) -> int:
-        try:
-            with self.conn.cursor() as cur:
-                written = self._upsert(cur, table, target, rows) if rows else 0
-                if checkpoint is not None:
-                    self._put_checkpoint(cur, job_id, checkpoint[0], checkpoint[1])
-            self.conn.commit()
-        except BaseException:
-            self._rollback()
-            raise
+        with self._transaction() as cur:
+            written = self._upsert(cur, table, target, rows) if rows else 0
+            if checkpoint is not None:
+                self._put_checkpoint(cur, job_id, checkpoint[0], checkpoint[1])
         return written
 
     def accepts_encoded(self, table: TableSchema, bulk_format: str) -> bool:
@@ -203,14 +198,9 @@ class MySQLTarget:
         "ignore" keeps the target's data where a change does not fit it (an insert of a row
         that exists, an update or delete of one that does not); "stop" fails the task there.
         """
-        try:
-            with self.conn.cursor() as cur:
-                self._apply_dml(cur, txns, catalog, selection, conflict_policy)
-                self._put_checkpoint(cur, job_id, "cdc", checkpoint)
-            self.conn.commit()
-        except BaseException:
-            self._rollback()
-            raise
+        with self._transaction() as cur:
+            self._apply_dml(cur, txns, catalog, selection, conflict_policy)
+            self._put_checkpoint(cur, job_id, "cdc", checkpoint)
 
     def apply_ddl(self, job_id: str, ddl: str, schema: str | None, selection: Selection,
                   checkpoint: dict[str, Any]) -> None:
@@ -234,6 +224,17 @@ class MySQLTarget:
             self.conn.rollback()
         except pymysql.err.Error:
             log.debug("rollback on a broken connection")
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[Any]:
+        """One target transaction: committed at the end, rolled back on any error (the connection stays usable)."""
+        try:
+            with self.conn.cursor() as cur:
+                yield cur
+            self.conn.commit()
+        except BaseException:
+            self._rollback()
+            raise
 
     def _apply_dml(self, cur: Any, txns: Sequence[Transaction], catalog: Catalog, selection: Selection,
                    conflict_policy: str = "overwrite") -> None:
@@ -367,19 +368,14 @@ class MySQLTarget:
     def insert_rows(self, job_id: str, table: TableSchema, target: TableRef, rows: Sequence[Row],
                     checkpoint: tuple[str, dict[str, Any]] | None = None) -> None:
         """Plain INSERT (keyless tables in the full load: they are loaded into an empty table)."""
-        try:
-            with self.conn.cursor() as cur:
-                if rows:
-                    self._insert_plain(cur, table, target, rows)
-                    condition = self.filters.get(table.ref)
-                    if condition:
-                        self._drop_filtered(cur, table, target, rows, condition)
-                if checkpoint is not None:
-                    self._put_checkpoint(cur, job_id, checkpoint[0], checkpoint[1])
-            self.conn.commit()
-        except BaseException:
-            self._rollback()
-            raise
+        with self._transaction() as cur:
+            if rows:
+                self._insert_plain(cur, table, target, rows)
+                condition = self.filters.get(table.ref)
+                if condition:
+                    self._drop_filtered(cur, table, target, rows, condition)
+            if checkpoint is not None:
+                self._put_checkpoint(cur, job_id, checkpoint[0], checkpoint[1])
 
 
 def _key_batches(table: TableSchema, keys: list[Row]) -> Iterator[tuple[str, list[Any]]]:

@@ -21,7 +21,7 @@ import contextlib
 import dataclasses
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Final
 
 import psycopg
@@ -197,25 +197,15 @@ class PostgresTarget:
         from opendrs.engines.postgres.source import PostgresSource
 
         values = PostgresSource(self.source_ep, "", "").sequence_values([d.schema for d in catalog.databases])
-        try:
-            with self.conn.cursor() as cur:
-                schema.set_sequences(cur, values, selection)
-            self.conn.commit()
-        except BaseException:
-            self._rollback()
-            raise
+        with self._transaction() as cur:
+            schema.set_sequences(cur, values, selection)
 
     def _refresh_materialized_views(self, catalog: Catalog, selection: Selection) -> None:
-        try:
-            with self.conn.cursor() as cur:
-                for obj in catalog.objects:
-                    if obj.kind == "materialized_view":
-                        cur.execute(sql.SQL("REFRESH MATERIALIZED VIEW {}").format(
-                            _ident(selection.target(TableRef(obj.schema, obj.name)))))
-            self.conn.commit()
-        except BaseException:
-            self._rollback()
-            raise
+        with self._transaction() as cur:
+            for obj in catalog.objects:
+                if obj.kind == "materialized_view":
+                    cur.execute(sql.SQL("REFRESH MATERIALIZED VIEW {}").format(
+                        _ident(selection.target(TableRef(obj.schema, obj.name)))))
 
     # --- checkpoints ----------------------------------------------------------------------------
     def read_checkpoint(self, job_id: str, name: str) -> dict[str, Any] | None:
@@ -236,13 +226,8 @@ class PostgresTarget:
                     (job_id, name, json.dumps(doc, default=str)))
 
     def write_checkpoint(self, job_id: str, name: str, doc: dict[str, Any]) -> None:
-        try:
-            with self.conn.cursor() as cur:
-                self._put_checkpoint(cur, job_id, name, doc)
-            self.conn.commit()
-        except BaseException:
-            self._rollback()
-            raise
+        with self._transaction() as cur:
+            self._put_checkpoint(cur, job_id, name, doc)
 
     def drop_checkpoints(self, job_id: str) -> None:
         try:
@@ -255,6 +240,17 @@ class PostgresTarget:
     def _rollback(self) -> None:
         with contextlib.suppress(psycopg.Error):
             self.conn.rollback()
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[psycopg.Cursor[Any]]:
+        """One target transaction: committed at the end, rolled back on any error (the connection stays usable)."""
+        try:
+            with self.conn.cursor() as cur:
+                yield cur
+            self.conn.commit()
+        except BaseException:
+            self._rollback()
+            raise
 
     # --- table metadata of the target ---------------------------------------------------------
     def _identity_always(self, target: TableRef) -> frozenset[str]:
@@ -283,27 +279,22 @@ class PostgresTarget:
         and is unsafe if the target's collation orders text keys differently from the source's.
         """
         written = 0
-        try:
-            with self.conn.cursor() as cur:
-                cur.execute(_LOAD_COMMIT)
-                if rows:
-                    if table.key:
-                        cur.execute("SAVEPOINT opendrs_load")
-                        try:
-                            written = self._copy(cur, table, target, rows)
-                            cur.execute("RELEASE SAVEPOINT opendrs_load")
-                        except psycopg.errors.UniqueViolation:
-                            cur.execute("ROLLBACK TO SAVEPOINT opendrs_load")
-                            written = self._stage_upsert(cur, table, target, rows)
-                    else:
+        with self._transaction() as cur:
+            cur.execute(_LOAD_COMMIT)
+            if rows:
+                if table.key:
+                    cur.execute("SAVEPOINT opendrs_load")
+                    try:
                         written = self._copy(cur, table, target, rows)
-                    self._drop_filtered(cur, table, target, rows)
-                if checkpoint is not None:
-                    self._put_checkpoint(cur, job_id, checkpoint[0], checkpoint[1])
-            self.conn.commit()
-        except BaseException:
-            self._rollback()
-            raise
+                        cur.execute("RELEASE SAVEPOINT opendrs_load")
+                    except psycopg.errors.UniqueViolation:
+                        cur.execute("ROLLBACK TO SAVEPOINT opendrs_load")
+                        written = self._stage_upsert(cur, table, target, rows)
+                else:
+                    written = self._copy(cur, table, target, rows)
+                self._drop_filtered(cur, table, target, rows)
+            if checkpoint is not None:
+                self._put_checkpoint(cur, job_id, checkpoint[0], checkpoint[1])
         return written
 
     def accepts_encoded(self, table: TableSchema, bulk_format: str) -> bool:
@@ -313,24 +304,19 @@ class PostgresTarget:
     def load_encoded(self, job_id: str, table: TableSchema, target: TableRef, batch: EncodedBatch,
                      checkpoint: tuple[str, dict[str, Any]] | None = None) -> int:
         """``load`` for COPY text bytes from a PostgreSQL source: the same COPY-first, upsert-on-replay scheme."""
-        try:
-            with self.conn.cursor() as cur:
-                cur.execute(_LOAD_COMMIT)
-                cur.execute("SAVEPOINT opendrs_load")
-                try:
-                    self._copy_bytes(cur, table, _ident(target), batch.data)
-                    cur.execute("RELEASE SAVEPOINT opendrs_load")
-                except psycopg.errors.UniqueViolation:
-                    cur.execute("ROLLBACK TO SAVEPOINT opendrs_load")
-                    stage = self._create_stage(cur, table, target)
-                    self._copy_bytes(cur, table, stage, batch.data)
-                    self._merge_stage(cur, table, target, stage)
-                if checkpoint is not None:
-                    self._put_checkpoint(cur, job_id, checkpoint[0], checkpoint[1])
-            self.conn.commit()
-        except BaseException:
-            self._rollback()
-            raise
+        with self._transaction() as cur:
+            cur.execute(_LOAD_COMMIT)
+            cur.execute("SAVEPOINT opendrs_load")
+            try:
+                self._copy_bytes(cur, table, _ident(target), batch.data)
+                cur.execute("RELEASE SAVEPOINT opendrs_load")
+            except psycopg.errors.UniqueViolation:
+                cur.execute("ROLLBACK TO SAVEPOINT opendrs_load")
+                stage = self._create_stage(cur, table, target)
+                self._copy_bytes(cur, table, stage, batch.data)
+                self._merge_stage(cur, table, target, stage)
+            if checkpoint is not None:
+                self._put_checkpoint(cur, job_id, checkpoint[0], checkpoint[1])
         return len(batch.data)
 
     def _copy_bytes(self, cur: psycopg.Cursor[Any], table: TableSchema, into: sql.Composable, data: bytes) -> None:
@@ -341,18 +327,13 @@ class PostgresTarget:
     def insert_rows(self, job_id: str, table: TableSchema, target: TableRef, rows: Sequence[Row],
                     checkpoint: tuple[str, dict[str, Any]] | None = None) -> None:
         """Plain COPY (tables without a key, loaded into an emptied table)."""
-        try:
-            with self.conn.cursor() as cur:
-                cur.execute(_LOAD_COMMIT)
-                if rows:
-                    self._copy(cur, table, target, rows)
-                    self._drop_filtered(cur, table, target, rows)
-                if checkpoint is not None:
-                    self._put_checkpoint(cur, job_id, checkpoint[0], checkpoint[1])
-            self.conn.commit()
-        except BaseException:
-            self._rollback()
-            raise
+        with self._transaction() as cur:
+            cur.execute(_LOAD_COMMIT)
+            if rows:
+                self._copy(cur, table, target, rows)
+                self._drop_filtered(cur, table, target, rows)
+            if checkpoint is not None:
+                self._put_checkpoint(cur, job_id, checkpoint[0], checkpoint[1])
 
     def truncate(self, target: TableRef) -> None:
         try:
@@ -431,14 +412,9 @@ class PostgresTarget:
         "ignore" keeps the target's row where a change does not fit it (an insert of a row
         that exists, an update or delete of one that does not); "stop" fails the task there.
         """
-        try:
-            with self.conn.cursor() as cur:
-                _Batch(self, cur, catalog, selection, conflict_policy).run(txns)
-                self._put_checkpoint(cur, job_id, "cdc", checkpoint)
-            self.conn.commit()
-        except BaseException:
-            self._rollback()
-            raise
+        with self._transaction() as cur:
+            _Batch(self, cur, catalog, selection, conflict_policy).run(txns)
+            self._put_checkpoint(cur, job_id, "cdc", checkpoint)
 
     def apply_ddl(self, job_id: str, ddl: str, schema: str | None, selection: Selection,
                   checkpoint: dict[str, Any]) -> None:
