@@ -47,6 +47,7 @@ class CdcStats:
     last_commit_ts: float = 0.0
     delay_ms: int = -1
     position: dict[str, Any] = field(default_factory=dict)
+    location: str = ""  # the position as a DBA reads it
     started: float = field(default_factory=time.monotonic)
     window: list[tuple[float, int, int]] = field(default_factory=list)  # (t, changes, bytes)
 
@@ -214,6 +215,7 @@ class Cdc:
         if last.commit_ts:
             s.last_commit_ts = last.commit_ts
         s.position = last.position.to_dict()
+        s.location = last.position.location()
         if self.throttle is not None and nbytes:
             self.throttle.spend(nbytes)
 

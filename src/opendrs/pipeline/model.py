@@ -111,6 +111,10 @@ class Position(Protocol):
 
     def to_dict(self) -> dict[str, Any]: ...
 
+    def location(self) -> str:
+        """Where, as a DBA writes it (``mysql-bin.000012:4711``, ``16/B374D848``): shown in progress."""
+        ...
+
 
 @dataclass
 class Transaction:

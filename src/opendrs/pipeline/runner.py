@@ -277,8 +277,6 @@ class ReplicationRunner:
             "cdc": {"applied_changes": stats.applied_changes, "applied_txns": stats.applied_txns,
                     "position": stats.position, "last_commit_ts": stats.last_commit_ts},
         }
-        pos = stats.position
-        position = str(pos["lsn"]) if "lsn" in pos else f"{pos.get('file', '')}:{pos.get('pos', '')}"
-        ctx.update_runtime(progress=self._last_progress, incre_start_position=position,
+        ctx.update_runtime(progress=self._last_progress, incre_start_position=stats.location,
                            gtid=str(stats.position.get("gtid_set", "")))
         ctx.heartbeat(phase="incremental", delay_ms=delay_ms)

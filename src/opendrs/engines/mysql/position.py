@@ -111,6 +111,9 @@ class MySQLPosition:
         a, b = self._keys(other)
         return a >= b
 
+    def location(self) -> str:
+        return f"{self.file}:{self.pos}"
+
     def __str__(self) -> str:
         text = f"{self.file}:{self.pos}"
         return f"{text} (gtid {self.gtid_set})" if self.gtid_set else text

@@ -51,6 +51,9 @@ class PgPosition:
 
     lsn: int
 
+    def location(self) -> str:
+        return format_lsn(self.lsn)
+
     def to_dict(self) -> dict[str, Any]:
         return {"lsn": format_lsn(self.lsn)}
 
