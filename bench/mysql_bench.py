@@ -136,7 +136,7 @@ class Bench(BenchRun):
         with PySpy(exe, self.opendrs.pid, raw):
             yield
         try:
-            summary = summarise_stacks(raw.read_text())
+            summary = summarise_stacks(raw.read_text(errors="replace"))
         except OSError as exc:
             self.log(f"py-spy wrote no profile ({exc}); see {raw.with_suffix('.log')}")
             return
