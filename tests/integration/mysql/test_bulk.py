@@ -9,11 +9,11 @@ import pytest
 
 from harness import MariaDBServer
 from opendrs.engines.base import EndpointConfig
-from opendrs.engines.mysql import bulk
-from opendrs.engines.mysql.connection import MySQLEngineError
+from opendrs.engines.mysql import bulk, client, snapshot
+from opendrs.engines.mysql.connection import MySQLEngineError, connect
 from opendrs.engines.mysql.source import MySQLSource
 from opendrs.engines.mysql.target import MySQLTarget
-from opendrs.pipeline.model import EncodedBatch, KeyRange, TableRef
+from opendrs.pipeline.model import EncodedBatch, KeyRange, TableRef, TableSchema
 from opendrs.pipeline.selection import Selection
 
 TRICKY = ["", "\\N", "\\", "tab\there", "nl\nhere", "cr\rhere", "nul\0here", "😀𝄞 4-byte", "'quote\"", "\\t\\n"]
@@ -45,7 +45,7 @@ def _copy(source: MySQLSource, target: MySQLTarget, db: str, batch_rows: int) ->
     assert batches is not None
     loaded = 0
     for batch in batches:
-        assert batch.rows <= batch_rows and batch.last_key
+        assert batch.rows and batch.last_key  # the client path cuts batches at pipe reads: "about" batch_rows
         target.load_encoded("job", table, table.ref, batch, checkpoint=("range:test", {"rows": batch.rows}))
         loaded += batch.rows
     return loaded
@@ -112,3 +112,77 @@ def test_row_filters_keep_the_row_path(mariadb_target: MariaDBServer, mariadb_se
     finally:
         source.close()
         target.close()
+
+
+def _pymysql_lines(source: MySQLSource, table: TableSchema, chunk: KeyRange) -> list[EncodedBatch]:
+    conn = connect(source.ep, streaming=True)
+    try:
+        return list(snapshot.read_lines(conn, table, chunk, 1))
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("key_sql", ["k VARCHAR(40) CHARACTER SET latin1 NOT NULL", "k DECIMAL(30,10) NOT NULL",
+                                     "k BIGINT UNSIGNED NOT NULL, k2 VARCHAR(40) NOT NULL"])
+def test_client_reader_yields_the_same_lines_and_keys_as_pymysql(mariadb_server: MariaDBServer, db: str,
+                                                                 key_sql: str) -> None:
+    """The ``mariadb`` client path must be byte-identical to the PyMySQL path, keys included, so
+    a range resumed from either one's checkpoint continues at the same row."""
+    composite = "k2" in key_sql
+    mariadb_server.execute(f"CREATE TABLE {db}.c ({key_sql}, v LONGTEXT, b BLOB, "
+                           f"PRIMARY KEY (k{', k2' if composite else ''}))")
+    texts = [t for t in TRICKY if t] + ["caf\xe9", "x" * 3000]
+    rows: list[tuple[object, ...]] = []
+    for i, text in enumerate(texts):
+        value = bytes(range(256)) * (i + 1)
+        if composite:
+            rows.append((2**64 - 1 - i, text, text, value))
+        elif "DECIMAL" in key_sql:
+            rows.append((f"-{i}.{i:010d}", text, value))
+        else:
+            rows.append((text.encode("latin1", "replace").decode("latin1"), text, value))
+    with mariadb_server.connect() as conn, conn.cursor() as cur:
+        cur.executemany(f"INSERT IGNORE INTO {db}.c VALUES ({', '.join(['%s'] * len(rows[0]))})", rows)
+        conn.commit()
+    source = MySQLSource(endpoint(mariadb_server), "job")
+    try:
+        table = next(t for t in source.discover(Selection(everything=False, databases={db: None})).tables
+                     if t.ref.name == "c")
+        assert client.usable(table)
+        expected = _pymysql_lines(source, table, KeyRange(None, None))
+        assert len(expected) == len(rows) == int(mariadb_server.execute(f"SELECT COUNT(*) FROM {db}.c")[0][0])
+        got = list(client.read_lines(source.ep, table, KeyRange(None, None), 1))
+        assert b"".join(b.data for b in got) == b"".join(b.data for b in expected)
+        # Resume from every row's key: the rest of the range, exactly.
+        for i, batch in enumerate(expected[:-1]):
+            chunk = KeyRange(batch.last_key, None)
+            assert [b.last_key for b in client.read_lines(
+                source.ep, table, chunk, 10**6)] == [expected[-1].last_key], i
+            rest = b"".join(b.data for b in client.read_lines(source.ep, table, chunk, 1))
+            assert rest == b"".join(b.data for b in expected[i + 1:])
+    finally:
+        source.close()
+
+
+def test_client_reader_is_skipped_where_a_key_cannot_be_read_back(mariadb_server: MariaDBServer, db: str) -> None:
+    mariadb_server.execute(f"CREATE TABLE {db}.dt (k DATETIME(6) NOT NULL PRIMARY KEY, v INT)")
+    mariadb_server.execute(f"CREATE TABLE {db}.vb (k VARBINARY(10) NOT NULL PRIMARY KEY, v INT)")
+    source = MySQLSource(endpoint(mariadb_server), "job")
+    try:
+        tables = {t.ref.name: t for t in source.discover(Selection(everything=False, databases={db: None})).tables}
+        assert client.client_binary() is not None
+        assert not client.usable(tables["dt"]) and not client.usable(tables["vb"])
+        assert client.usable(tables["t"])
+    finally:
+        source.close()
+
+
+def test_client_reader_failure_says_what_happened(mariadb_server: MariaDBServer, db: str) -> None:
+    source = MySQLSource(endpoint(mariadb_server), "job")
+    try:
+        table = source.discover(Selection(everything=False, databases={db: None})).tables[0]
+        mariadb_server.execute(f"DROP TABLE {db}.t")
+        with pytest.raises(MySQLEngineError, match=r"could not read source table .*1146"):
+            list(client.read_lines(source.ep, table, KeyRange(None, None), 10))
+    finally:
+        source.close()

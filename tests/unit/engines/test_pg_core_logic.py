@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from opendrs.engines.piped import last_line
 from opendrs.engines.postgres import bulk, schema
 from opendrs.engines.postgres.connection import PgUnavailable, is_transient, tool_error
 from opendrs.engines.postgres.kit import default_slot_name
@@ -133,9 +134,8 @@ def test_encoded_batch_carries_the_last_rows_key_among_written_columns() -> None
                         key=("id", "a"))
     positions = bulk.writable_key_positions(table)
     assert positions == (1, 0)
-    batch = bulk._batch([b"x\\ty\t1\n", b"last\\nline\t22\n"], 2, positions)
-    assert batch.rows == 2 and batch.last_key == ("22", "last\nline")
-    assert batch.data == b"x\\ty\t1\nlast\\nline\t22\n"
+    data = b"x\\ty\t1\nlast\\nline\t22\n"
+    assert bulk.last_key(last_line(data), positions) == ("22", "last\nline")
 
 
 def test_unchanged_toast_values_come_from_the_earlier_image() -> None:

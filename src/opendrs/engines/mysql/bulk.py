@@ -80,9 +80,10 @@ def _field(col: Column) -> str:
     return f"IFNULL({value}, {_NULL})"
 
 
-def select_lines_sql(table: TableSchema, chunk: KeyRange) -> tuple[str, list[object]]:
-    """Key columns (as ``read_chunk`` returns them, for resuming) then the row's line, in key order."""
-    keys = [table.columns[i] for i in table.key_indexes]
+def select_lines_sql(table: TableSchema, chunk: KeyRange, *, with_key: bool = True) -> tuple[str, list[object]]:
+    """Key columns (as ``read_chunk`` returns them, for resuming; unless not ``with_key``) then the
+    row's line, in key order."""
+    keys = [table.columns[i] for i in table.key_indexes] if with_key else []
     line = "CONCAT_WS(CHAR(9), " + ", ".join(_field(c) for c in table.writable) + ")"
     cols = ", ".join([*(read_expr(c) for c in keys), f"CAST({line} AS BINARY)"])
     sql = f"SELECT {cols} FROM {qualified_param(table.ref)}"

@@ -14,7 +14,7 @@ from typing import Any
 import pymysql
 
 from opendrs.engines.base import EndpointConfig
-from opendrs.engines.mysql import binlog, bulk, discover, snapshot
+from opendrs.engines.mysql import binlog, bulk, client, discover, snapshot
 from opendrs.engines.mysql.connection import MySQLEngineError, connect
 from opendrs.engines.mysql.position import MySQLPosition, current_position
 from opendrs.pipeline.model import Catalog, EncodedBatch, KeyRange, Position, Row, TableSchema, Transaction
@@ -80,6 +80,9 @@ class MySQLSource:
         return self._read_lines(table, chunk, batch_rows)
 
     def _read_lines(self, table: TableSchema, chunk: KeyRange, batch_rows: int) -> Iterator[EncodedBatch]:
+        if client.usable(table):
+            yield from client.read_lines(self.ep, table, chunk, batch_rows)
+            return
         conn = connect(self.ep, streaming=True)
         try:
             yield from snapshot.read_lines(conn, table, chunk, batch_rows)

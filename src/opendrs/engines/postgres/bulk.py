@@ -10,7 +10,6 @@ column list exactly.
 
 from __future__ import annotations
 
-import io
 import re
 import subprocess
 from collections.abc import Iterator
@@ -19,14 +18,12 @@ from typing import Final
 from psycopg import sql
 
 from opendrs.engines.base import EndpointConfig
+from opendrs.engines.piped import read_line_batches
 from opendrs.engines.postgres.connection import SESSION_OPTIONS, tool_env, tool_error
 from opendrs.engines.postgres.schema import pg_bin
 from opendrs.pipeline.model import EncodedBatch, KeyRange, Row, TableSchema
 
 FORMAT: Final = "postgresql-copy-text"
-# One batch holds at most this many bytes even when rows are few and large (bounded memory).
-MAX_BATCH_BYTES: Final = 16 * 1024 * 1024
-READ_SIZE: Final = 1 << 20
 _ESCAPE: Final = re.compile(r"\\(?:([0-7]{1,3})|x([0-9A-Fa-f]{1,2})|(.))", re.DOTALL)
 _SIMPLE: Final = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
 
@@ -70,11 +67,8 @@ def writable_query(table: TableSchema, chunk: KeyRange) -> sql.Composed:
 
 def read_batches(ep: EndpointConfig, dbname: str, table: TableSchema, chunk: KeyRange,
                  batch_rows: int) -> Iterator[EncodedBatch]:
-    """COPY TO STDOUT bytes in batches of about ``batch_rows`` rows (at most ``MAX_BATCH_BYTES``).
-
-    Read through ``psql`` in large pipe reads: psycopg hands COPY data over one row (one
-    protocol message) at a time, and that per-row Python call was most of the load's CPU.
-    """
+    """COPY TO STDOUT bytes in batches of about ``batch_rows`` rows, read through ``psql``
+    (``piped``: psycopg hands COPY data over one row at a time, which was most of the load's CPU)."""
     positions = writable_key_positions(table)
     query = writable_query(table, chunk).as_string(None)
     args = [pg_bin("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", ep.host, "-p", str(ep.port), "-U", ep.user,
@@ -83,46 +77,5 @@ def read_batches(ep: EndpointConfig, dbname: str, table: TableSchema, chunk: Key
     # when it connects, some time after it starts) always finds it.
     with tool_env(ep, "opendrs-load", PGOPTIONS=SESSION_OPTIONS) as env:
         proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        yield from _read(proc, table, batch_rows, positions)
-
-
-def _read(proc: subprocess.Popen[bytes], table: TableSchema, batch_rows: int,
-          positions: tuple[int, ...]) -> Iterator[EncodedBatch]:
-    assert isinstance(proc.stdout, io.BufferedReader) and proc.stderr is not None
-    parts: list[bytes] = []
-    rows = size = 0
-    tail = b""
-    try:
-        while True:
-            block = proc.stdout.read1(READ_SIZE)
-            if not block:
-                break
-            cut = block.rfind(b"\n")
-            if cut < 0:
-                tail += block
-                continue
-            whole, tail = tail + block[: cut + 1], block[cut + 1:]
-            parts.append(whole)
-            rows += whole.count(b"\n")
-            size += len(whole)
-            if rows >= batch_rows or size >= MAX_BATCH_BYTES:
-                yield _batch(parts, rows, positions)
-                parts, rows, size = [], 0, 0
-        if proc.wait() != 0 or tail:
-            err = proc.stderr.read().decode("utf-8", "replace") or "incomplete COPY data"
-            raise tool_error(f"reading {table.ref} from the source", err)
-        if rows:
-            yield _batch(parts, rows, positions)
-    finally:
-        if proc.poll() is None:
-            proc.kill()  # abandoned half-way: stop reading instead of draining the table
-        proc.wait()
-        proc.stdout.close()
-        proc.stderr.close()
-
-
-def _batch(parts: list[bytes], rows: int, positions: tuple[int, ...]) -> EncodedBatch:
-    data = b"".join(parts)
-    end = data.rstrip(b"\n")
-    line = end[end.rfind(b"\n") + 1:]
-    return EncodedBatch(format=FORMAT, data=data, rows=rows, last_key=last_key(line, positions))
+        yield from read_line_batches(proc, FORMAT, batch_rows, lambda line: last_key(line, positions),
+                                     lambda err: tool_error(f"reading {table.ref} from the source", err))
