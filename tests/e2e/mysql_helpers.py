@@ -54,10 +54,10 @@ def wait_equal(source: MariaDBServer, target: MariaDBServer, db: str, timeout: f
 def start_mysql_task(http: DrsHttpClient, source: MariaDBServer, target: MariaDBServer, db: str,
                      task_type: str = "FULL_INCR_TRANS", extra_policy: dict[str, Any] | None = None,
                      full_sync: dict[str, str] | None = None,
-                     configure: Callable[[str], None] | None = None) -> str:
-    """Create, connect, select ``db``, precheck and start a MySQL sync task; returns its id."""
+                     configure: Callable[[str], None] | None = None, db_use_type: str = "sync") -> str:
+    """Create, connect, select ``db``, precheck and start a MySQL task (sync by default); returns its id."""
     job_id = create_task(http, task_type=task_type, source_endpoint=endpoint(source),
-                         target_endpoint=endpoint(target))
+                         target_endpoint=endpoint(target), db_use_type=db_use_type)
     tested = http.call("POST", "/v3/{project_id}/jobs/batch-connection", {"jobs": [
         {"id": job_id, "end_point_type": "so", **endpoint(source)},
         {"id": job_id, "end_point_type": "ta", **endpoint(target)}]})

@@ -159,8 +159,14 @@ class ReplicationRunner:
         finally:
             target.close()
             source.close()
+        done = f"full load complete: {load.progress.snapshot()['rows']} rows"
+        migrate_users = getattr(self.kit, "migrate_users", None)  # 4.2.1, engines that support it
+        if callable(migrate_users):
+            problems: list[str] = migrate_users(job)
+            if problems:
+                done += f"; {len(problems)} account step(s) could not be done on the target: " + "; ".join(problems)
         ctx.update_runtime(full_transfer_complete_time=now_ms())
-        ctx.advance(Action.FULL_DONE, f"full load complete: {load.progress.snapshot()['rows']} rows")
+        ctx.advance(Action.FULL_DONE, done)
         if job.task_type == "FULL_INCR_TRANS":
             ctx.advance(Action.INCR_STARTED, "incremental sync starts from the position taken before the load")
 

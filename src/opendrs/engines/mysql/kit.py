@@ -8,12 +8,13 @@ from opendrs.engines.contracts import SourceEngine
 from opendrs.engines.mysql.position import MySQLPosition, parse_file_and_position
 from opendrs.engines.mysql.source import MySQLSource
 from opendrs.engines.mysql.target import MySQLTarget
+from opendrs.engines.mysql.users import migrate_users
 from opendrs.errors import Transient
 from opendrs.jobs.connections import endpoint_config
 from opendrs.jobs.context import Services
 from opendrs.jobs.model import Job
 from opendrs.pipeline.model import Position
-from opendrs.pipeline.selection import row_filters
+from opendrs.pipeline.selection import Selection, row_filters
 
 # Client/server errors that mean "connection lost or server restarting": retried from the checkpoint.
 TRANSIENT_CODES = frozenset({1040, 1053, 1205, 1213, 1927, 2002, 2003, 2006, 2013, 2055})
@@ -30,6 +31,10 @@ class MySQLKit:
         return MySQLTarget(endpoint_config(self.svc, job.config["target_endpoint"]),
                            replace_definer=bool(job.config.get("replace_definer", False)),
                            filters=row_filters(job.config))
+
+    def migrate_users(self, job: Job) -> list[str]:
+        """The accounts and roles chosen with 4.2.1, created on the target after the load; returns problems."""
+        return migrate_users(self.svc, job, Selection.from_config(job.config))
 
     def start_position(self, source: SourceEngine, job: Job) -> Position:
         policy = job.config.get("policy") or {}

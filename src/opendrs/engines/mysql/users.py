@@ -1,4 +1,5 @@
-"""Source accounts and their grants (spec 4.2.2 get-src-user), and a ``SHOW GRANTS`` parser.
+"""Source accounts and their grants (spec 4.2.2 get-src-user), a ``SHOW GRANTS`` parser, and the
+migration of the accounts chosen with 4.2.1 (``migrate_users``).
 
 Why a parser: both the 4.2.2 listing ("which privileges cannot be recreated on the target?")
 and the pre-check ("may the migration account read these tables and the binlog?") must answer
@@ -14,16 +15,22 @@ import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, TypeAlias
 
 import pymysql
 
+from opendrs.engines.mysql.connection import connect
+from opendrs.engines.mysql.dialect import quote_ident
 from opendrs.engines.mysql.params import open_endpoint
 from opendrs.errors import InvalidRequest
+from opendrs.jobs.connections import endpoint_config
 from opendrs.jobs.context import Services
 from opendrs.jobs.model import Job
+from opendrs.pipeline.model import TableRef
+from opendrs.pipeline.selection import Selection
 
 log = logging.getLogger("opendrs.mysql.users")
+Conn: TypeAlias = "pymysql.connections.Connection[Any]"
 
 # Accounts the server owns; migrating them would break the target (4.2.2 ``is_transfer`` false).
 SYSTEM_ACCOUNTS: Final = frozenset({"root", "mariadb.sys", "mysql.sys", "mysql.session", "mysql.infoschema"})
@@ -307,3 +314,118 @@ def list_source_users(svc: Services, job: Job) -> dict[str, Any]:
         return {"user_list": users, "roles_list": roles}
     finally:
         conn.close()
+
+
+# --- 4.2.1 migrating the chosen accounts ------------------------------------------------------
+
+_QUOTED_ACCOUNT: Final = re.compile(r"^'((?:[^']|'')*)'@'((?:[^']|'')*)'$")
+_GRANT_ON: Final = re.compile(r"(\bON\s+(?:PROCEDURE\s+|FUNCTION\s+)?)`((?:[^`]|``)+)`\.(\*|`(?:[^`]|``)+`)",
+                              re.IGNORECASE)
+
+
+def parse_account(text: str) -> tuple[str, str]:
+    """``'app'@'%'`` (4.2.2's ids) or ``app@host`` / ``app`` (what a script may send) -> (user, host)."""
+    m = _QUOTED_ACCOUNT.match(text.strip())
+    if m:
+        return m.group(1).replace("''", "'"), m.group(2).replace("''", "'")
+    user, _, host = text.strip().rpartition("@") if "@" in text else (text.strip(), "", "%")
+    return user.strip("`'\""), (host or "%").strip("`'\"")
+
+
+def _rename_grant(line: str, selection: Selection) -> str:
+    """Point database- and table-level grants at the task's target names (renames of 4.1.5)."""
+
+    def one(m: re.Match[str]) -> str:
+        db = m.group(2).replace("``", "`")
+        obj = m.group(3)
+        target_db = selection.target_database(db) if selection.includes_database(db) else db
+        if obj != "*":
+            name = obj[1:-1].replace("``", "`")
+            ref = TableRef(db, name)
+            if selection.includes(ref):
+                target = selection.target(ref)
+                target_db, name = target.schema, target.name
+            obj = quote_ident(name)
+        return f"{m.group(1)}{quote_ident(target_db)}.{obj}"
+
+    return _GRANT_ON.sub(one, line)
+
+
+def _create_user_sql(src: Conn, user: str, host: str) -> str:
+    """The source's own ``SHOW CREATE USER`` (password hash, TLS, limits, lock), made idempotent."""
+    with src.cursor() as cur:
+        cur.execute(f"SHOW CREATE USER {src.escape(user)}@{src.escape(host)}")
+        row = cur.fetchone()
+    text = _text(row[0]) if row else ""
+    return re.sub(r"^\s*CREATE\s+USER\s+(?!IF\s+NOT\s+EXISTS)", "CREATE USER IF NOT EXISTS ", text, count=1,
+                  flags=re.IGNORECASE)
+
+
+def migrate_users(svc: Services, job: Job, selection: Selection) -> list[str]:
+    """Create the roles and accounts chosen with 4.2.1 on the target, with their grants.
+
+    Runs after the full load of a migration task (grants name the migrated objects). Accounts
+    keep their source password hash unless 4.2.1 set a password (per account, else the global
+    one). Every step is idempotent (``IF NOT EXISTS``, GRANT), so a retried load repeats it
+    safely. Returns one line per account or grant that could not be recreated (the task goes
+    on: a DBA fixes those by hand, and the message says which).
+    """
+    doc = job.config.get("user_migration") or {}
+    if job.db_use_type != "migration" or not doc.get("is_migrate_user"):
+        return []
+    users = [u for u in doc.get("user_list", []) if u.get("selected") and u.get("is_transfer", True)]
+    roles = [r for r in doc.get("role_list", []) if r.get("selected") and r.get("is_transfer", True)]
+    if not users and not roles:
+        return []
+    global_pw = svc.box.open(doc["password_sealed"]) if doc.get("password_sealed") else None
+    # Plain connects (not open_endpoint): an unreachable server is Transient here, so the runner retries.
+    src = connect(endpoint_config(svc, job.config["source_endpoint"]), read_timeout=60)
+    try:
+        dst = connect(endpoint_config(svc, job.config["target_endpoint"]), read_timeout=60)
+    except BaseException:
+        src.close()
+        raise
+    problems: list[str] = []
+
+    def run(sql: str, what: str, args: tuple[Any, ...] = ()) -> bool:
+        try:
+            with dst.cursor() as cur:
+                cur.execute(sql, args or None)
+            return True
+        except pymysql.err.MySQLError as exc:
+            problems.append(f"{what}: {exc.args[-1] if exc.args else exc}")
+            return False
+
+    def grants(user: str, host: str | None, account: str) -> None:
+        for line in show_grants(src, user, host):
+            if line.upper().startswith("GRANT USAGE ON *.* TO") and " WITH " not in line.upper():
+                continue  # the account itself, created above
+            run(_rename_grant(without_secrets(line), selection), f"grant for {account} ({without_secrets(line)[:120]})")
+
+    try:
+        for role in roles:
+            name = str(role["role"])
+            if run(f"CREATE ROLE IF NOT EXISTS {dst.escape(name)}", f"role {name}"):
+                grants(name, None, f"role {name}")
+        for chosen in users:
+            user, host = parse_account(str(chosen.get("account") or chosen["id"]))
+            account = account_id(user, host)
+            try:
+                create = _create_user_sql(src, user, host)
+            except pymysql.err.MySQLError as exc:
+                problems.append(f"account {account}: cannot read it on the source ({exc.args[-1]})")
+                continue
+            if not run(create, f"account {account}"):
+                continue
+            password = svc.box.open(chosen["password_sealed"]) if chosen.get("password_sealed") else (
+                global_pw if doc.get("is_set_password") or chosen.get("is_set_password") else None)
+            if password is not None:
+                run(f"ALTER USER {dst.escape(user)}@{dst.escape(host)} IDENTIFIED BY %s", f"password of {account}",
+                    (password,))
+            grants(user, host, account)
+        log.info("user migration of task %s: %d role(s), %d account(s), %d problem(s)", job.id, len(roles),
+                 len(users), len(problems))
+        return problems
+    finally:
+        src.close()
+        dst.close()
