@@ -5,6 +5,7 @@ time_zone, definers kept or replaced, every step idempotent.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Iterator
 
@@ -14,7 +15,14 @@ from harness import MariaDBServer
 from opendrs.engines.base import EndpointConfig
 from opendrs.engines.mysql.connection import MySQLEngineError, connect
 from opendrs.engines.mysql.discover import discover
-from opendrs.engines.mysql.schema import ACTIVE_KINDS, PASSIVE_KINDS, create_objects, create_structure
+from opendrs.engines.mysql.schema import (
+    ACTIVE_KINDS,
+    PASSIVE_KINDS,
+    add_deferred_indexes,
+    create_objects,
+    create_structure,
+    split_secondary_keys,
+)
 from opendrs.pipeline.model import Catalog, TableRef
 from opendrs.pipeline.selection import Selection
 
@@ -243,3 +251,47 @@ def test_failures_name_the_object_and_the_fix(
             create_objects(conn, catalog, selection, replace_definer=True, target_user="root")
     finally:
         conn.close()
+
+
+def test_secondary_indexes_of_large_tables_are_built_after_the_data(
+    mariadb_server: MariaDBServer, mariadb_target: MariaDBServer, source: str, target_db: str
+) -> None:
+    mariadb_server.execute(f"CREATE TABLE {source}.big (id INT PRIMARY KEY, a INT, b VARCHAR(20), c INT, "
+                           "UNIQUE KEY ub (b), KEY ka (a), KEY `k b,c` (b(5), c) COMMENT 'two, cols') ENGINE=InnoDB")
+    try:
+        catalog = discovered(mariadb_server, source)
+        catalog.tables = [dataclasses.replace(t, rows_estimate=10**6) for t in catalog.tables]
+        selection = Selection(everything=False, databases={source: None}, database_alias={source: target_db})
+        build(mariadb_target, catalog, selection, objects=False)
+        loading = show_create(mariadb_target, "TABLE", TableRef(target_db, "big"))
+        assert "KEY `ka`" not in loading and "UNIQUE KEY `ub`" in loading and "PRIMARY KEY" in loading
+        types = show_create(mariadb_target, "TABLE", TableRef(target_db, "types"))
+        assert types == show_create(mariadb_server, "TABLE", TableRef(source, "types"))  # FULLTEXT/SPATIAL: all stay
+        child = show_create(mariadb_target, "TABLE", TableRef(target_db, "child"))  # has a foreign key: kept
+        assert child == show_create(mariadb_server, "TABLE", TableRef(source, "child"))
+        mariadb_target.execute(f"INSERT INTO {target_db}.big VALUES (1, 1, 'x', 1), (2, 2, 'y', 2)")
+        for _ in range(2):  # a retried finish adds nothing twice
+            conn = connect(endpoint(mariadb_target))
+            try:
+                add_deferred_indexes(conn, catalog, selection)
+            finally:
+                conn.close()
+        for name in ("big", "types", "parts", "uniq", "nokey"):
+            assert show_create(mariadb_target, "TABLE", TableRef(target_db, name)) == show_create(
+                mariadb_server, "TABLE", TableRef(source, name)), name
+    finally:
+        mariadb_server.execute(f"DROP TABLE IF EXISTS {source}.big")
+
+
+def test_split_secondary_keys_keeps_what_it_cannot_defer() -> None:
+    ddl = ("CREATE TABLE `t` (\n  `id` int(11) NOT NULL,\n  `a` int(11) DEFAULT NULL,\n  PRIMARY KEY (`id`),\n"
+           "  KEY `ka` (`a`),\n  KEY `kc` (`a`) COMMENT 'x, y'\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4")
+    create, keys = split_secondary_keys(ddl)
+    assert keys == {"ka": "KEY `ka` (`a`)", "kc": "KEY `kc` (`a`) COMMENT 'x, y'"}
+    assert create == ddl.replace("  KEY `ka` (`a`),\n", "").replace(",\n  KEY `kc` (`a`) COMMENT 'x, y'", "")
+    only = ddl.replace(",\n  KEY `kc` (`a`) COMMENT 'x, y'", "")
+    create, keys = split_secondary_keys(only)
+    assert list(keys) == ["ka"] and "PRIMARY KEY (`id`)\n) ENGINE" in create
+    assert split_secondary_keys(only.replace("InnoDB", "MyISAM")) == (only.replace("InnoDB", "MyISAM"), {})
+    fulltext = only.replace("  PRIMARY KEY (`id`),", "  PRIMARY KEY (`id`),\n  FULLTEXT KEY `f` (`a`),")
+    assert split_secondary_keys(fulltext) == (fulltext, {})

@@ -4,9 +4,17 @@ routines, triggers and events after it, under the task's target names.
 Why replay the source's own DDL (``SHOW CREATE``) instead of generating it: every detail a
 DBA relies on -- column types, defaults, generated columns, AUTO_INCREMENT, charsets and
 collations, partitions, comments, FULLTEXT/SPATIAL indexes -- then comes out identical, and
-a rename touches names only. Secondary indexes stay in the CREATE TABLE (no deferral):
-building them after the load is faster only for large tables and must special-case
-FULLTEXT/SPATIAL, while a wrong deferral silently loses an index.
+a rename touches names only.
+
+Secondary indexes of large InnoDB tables (``DEFER_INDEX_ROWS``) are built after the data:
+plain ``KEY`` lines are left out of the CREATE TABLE and ``add_deferred_indexes`` adds
+whatever the target lacks in one ALTER per table (a sorted bulk build instead of a random
+B-tree insert per row). PRIMARY and UNIQUE keys stay (the load's REPLACE relies on them),
+and so does every index of a table with foreign keys (InnoDB would make its own index for
+the constraint) or with FULLTEXT/SPATIAL keys (their place among the plain keys would
+change). Finding the missing ones from the source's DDL and the target's catalog, rather
+than remembering what was left out, keeps a retried or resumed task right whatever
+happened in between.
 
 Every step is idempotent (``IF NOT EXISTS`` / drop-then-create for objects), so a retried
 task can run it again.
@@ -14,6 +22,7 @@ task can run it again.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Mapping
 from typing import Any, Final, TypeAlias
 
@@ -40,6 +49,12 @@ PASSIVE_KINDS: Final = ("function", "procedure", "view")
 # the source's own trigger already wrote), an event runs on its schedule. Create them at
 # cut-over / task end, not before CDC has stopped.
 ACTIVE_KINDS: Final = ("trigger", "event")
+DEFER_INDEX_ROWS: Final = 100_000
+# One plain secondary index line of SHOW CREATE TABLE: "  KEY `name` (`a`,`b`(5)) COMMENT '...',"
+_PLAIN_KEY: Final = re.compile(r"^  KEY `((?:[^`]|``)+)` \(.*\)(?: USING \w+)?(?: COMMENT '(?:[^']|'')*')?,?$")
+# Tables whose indexes all stay: foreign keys need theirs, and FULLTEXT/SPATIAL keys sort among
+# the plain ones, so re-adding plain keys at the end would change SHOW CREATE TABLE's order.
+_KEEP_ALL: Final = re.compile(r"^  (?:CONSTRAINT .* FOREIGN KEY|FULLTEXT KEY|SPATIAL KEY) ", re.MULTILINE)
 _DROP_KEYWORD: Final = {"view": "VIEW", "procedure": "PROCEDURE", "function": "FUNCTION", "trigger": "TRIGGER",
                         "event": "EVENT"}
 # sql_mode flags MySQL 8 removed: a routine from MySQL 5.7 may carry them.
@@ -107,8 +122,48 @@ def create_structure(
             target = selection.target(table.ref)
             if drop_existing:
                 _run(cur, f"DROP TABLE IF EXISTS {qualified(target)}", f"drop table {qualified(target)}")
-            ddl = rename_table_ddl(table.create_sql, table.ref, target, tables, databases)
+            create = table.create_sql
+            if table.rows_estimate >= DEFER_INDEX_ROWS:
+                create, _ = split_secondary_keys(create)
+            ddl = rename_table_ddl(create, table.ref, target, tables, databases)
             _run(cur, ddl, f"create table {qualified(target)} (from source {qualified(table.ref)})")
+
+
+def split_secondary_keys(create_sql: str) -> tuple[str, dict[str, str]]:
+    """(CREATE TABLE without its deferrable KEY lines, index name -> ``KEY ...`` definition)."""
+    lines = create_sql.split("\n")
+    if _KEEP_ALL.search(create_sql) or not re.search(r"\)\s*ENGINE=InnoDB", create_sql, re.IGNORECASE):
+        return create_sql, {}
+    keep: list[str] = []
+    keys: dict[str, str] = {}
+    for line in lines:
+        m = _PLAIN_KEY.match(line)
+        if m is None:
+            keep.append(line)
+            continue
+        keys[m.group(1).replace("``", "`")] = line.strip().rstrip(",")
+    if not keys:
+        return create_sql, {}
+    close = next(i for i, line in enumerate(keep) if line.startswith(")"))
+    keep[close - 1] = keep[close - 1].rstrip(",")
+    return "\n".join(keep), keys
+
+
+def add_deferred_indexes(conn: Conn, catalog: Catalog, selection: Selection) -> None:
+    """Add the secondary indexes a table's source DDL has and its target copy lacks (after the load)."""
+    with conn.cursor() as cur:
+        for table in catalog.tables:
+            _, keys = split_secondary_keys(table.create_sql or "")
+            if not keys:
+                continue
+            target = selection.target(table.ref)
+            cur.execute("SELECT DISTINCT index_name FROM information_schema.statistics WHERE table_schema = %s "
+                        "AND table_name = %s", (target.schema, target.name))
+            present = {str(r[0]).lower() for r in cur.fetchall()}
+            missing = [definition for name, definition in keys.items() if name.lower() not in present]
+            if missing:
+                _run(cur, f"ALTER TABLE {qualified(target)} " + ", ".join(f"ADD {d}" for d in missing),
+                     f"build the secondary indexes of {qualified(target)} after its data")
 
 
 def _set_sql_mode(cur: Any, mode: str) -> None:
@@ -192,10 +247,13 @@ def create_objects(
 
 __all__ = [
     "ACTIVE_KINDS",
+    "DEFER_INDEX_ROWS",
+    "add_deferred_indexes",
     "PASSIVE_KINDS",
     "create_objects",
     "create_structure",
     "object_target",
     "rename_maps",
+    "split_secondary_keys",
     "target_object_ddl",
 ]

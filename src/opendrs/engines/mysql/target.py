@@ -37,7 +37,7 @@ from opendrs.engines.mysql.dialect import (
     quote_param_ident,
     replace_sql,
 )
-from opendrs.engines.mysql.schema import create_objects, create_structure
+from opendrs.engines.mysql.schema import add_deferred_indexes, create_objects, create_structure
 from opendrs.pipeline.model import Catalog, EncodedBatch, Op, Row, TableRef, TableSchema, Transaction
 from opendrs.pipeline.selection import Selection
 
@@ -86,6 +86,7 @@ class MySQLTarget:
         self.conn.commit()
 
     def finish(self, catalog: Catalog, selection: Selection) -> None:
+        add_deferred_indexes(self.conn, catalog, selection)  # before views, and before CDC needs them
         create_objects(self.conn, catalog, selection, replace_definer=self.replace_definer,
                        target_user=self.ep.user)  # the runner passes triggers/events only at cut-over
         self.conn.commit()
