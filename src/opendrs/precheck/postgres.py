@@ -25,6 +25,7 @@ from psycopg import sql
 
 from opendrs.engines.base import EndpointConfig
 from opendrs.engines.postgres.config import DEFAULT_DB, connect_args, ssl_params
+from opendrs.engines.postgres.ddl import DdlCapture
 from opendrs.engines.postgres.discover import META_SCHEMA, effective_selection, schemas
 from opendrs.engines.postgres.errors import translate
 from opendrs.engines.postgres.kit import replication_names
@@ -586,6 +587,30 @@ def wal_retention(ctx: PgCheckContext) -> Outcome:
                      "load. Keep more: ALTER SYSTEM SET max_slot_wal_keep_size = '16GB'; SELECT pg_reload_conf(); "
                      "(-1 keeps all WAL the slot needs: watch the source's disk while the task is paused)", data)
     return passed(data)
+
+
+def ddl_requested(ctx: PgCheckContext) -> bool:
+    """DDL replication is asked for: a task with an incremental phase and 4.3.2 ddl_trans on (the default)."""
+    policy = ctx.job.config.get("policy") or {}
+    return ctx.incremental and str(policy.get("ddl_trans", True)).lower() not in ("false", "0")
+
+
+@ITEMS.add("srcDdlCaptureCheck", "db_params", "DDL capture on the source", applies=ddl_requested)
+def ddl_capture(ctx: PgCheckContext) -> Outcome:
+    """Event triggers (how DDL is captured, see ``engines/postgres/ddl.py``) can only be created by a superuser."""
+    src = ctx.src
+    capture = DdlCapture(replication_names(ctx.job)[1])
+    triggers = [str(r[0]) for r in src.db_rows("SELECT evtname FROM pg_event_trigger WHERE evtname = ANY(%s)",
+                                               (list(capture.triggers),))]
+    data = {"superuser": src.role["superuser"], "event_triggers": triggers}
+    if src.role["superuser"] or len(triggers) == len(capture.triggers):
+        return passed(data)
+    return alarm(f"DDL on the source will not be replicated: it is captured by an event trigger, and only a "
+                 f"superuser can create one ({src.role['name']} is not). The task runs without it; apply schema "
+                 "changes on the target yourself (rows of an altered table fail on the target until you do). To "
+                 f"replicate DDL, run ALTER ROLE {src.account} SUPERUSER; on the source (or use a superuser source "
+                 "account) before the start; to silence this, set ddl_trans to false with 4.3.2 batch-sync-policy",
+                 data)
 
 
 @ITEMS.add("dstMaxWalSizeCheck", "db_params", "max_wal_size on the target", applies=lambda ctx: ctx.full)

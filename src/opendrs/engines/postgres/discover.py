@@ -58,7 +58,8 @@ def discover(conn: psycopg.Connection[Any], selection: Selection, dbname: str) -
     if not chosen:
         return catalog
     rows = conn.execute(
-        f"""SELECT c.oid, n.nspname, c.relname, c.relkind, c.reltuples, pg_total_relation_size(c.oid)
+        f"""SELECT c.oid, n.nspname, c.relname, c.relkind, c.reltuples,
+                   coalesce(pg_total_relation_size(c.oid), 0)  -- NULL for a table dropped meanwhile
               FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
              WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND c.relpersistence = 'p'
                AND n.nspname = ANY(%s)

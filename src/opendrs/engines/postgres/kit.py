@@ -36,7 +36,9 @@ class PostgresKit:
     def source(self, job: Job) -> PostgresSource:
         slot, publication = replication_names(job)
         ep = endpoint_config(self.svc, job.config["source_endpoint"])
-        return PostgresSource(ep, slot, publication, before_release=lambda: self._cutover_sequences(job))
+        policy = job.config.get("policy") or {}
+        return PostgresSource(ep, slot, publication, before_release=lambda: self._cutover_sequences(job),
+                              ddl_capture=bool(policy.get("ddl_trans", True)))
 
     def _cutover_sequences(self, job: Job) -> None:
         """At cut-over the source's sequences have moved on since the load: copy their values once more."""

@@ -16,6 +16,14 @@ UPDATE is the ``UNCHANGED_TOAST`` sentinel. Relation messages may arrive again a
 (after ALTER TABLE, or after the server evicted its cache) and simply replace the mapping.
 Origin, Type and logical decoding Messages are read and ignored.
 
+DDL (see ``ddl``): an Insert into the task's DDL log table is a schema change. A transaction
+that holds one is returned by ``take_parts()`` instead of ``feed()``, as its pieces in source
+order -- the row changes before the DDL, the DDL (``ddl`` set, no events), the changes after
+it. Every piece but the last carries the PREVIOUS commit's position (``partial``), so no
+checkpoint runs past an uncommitted point; the last one carries the commit's. Changes after a
+DDL are decoded only when their piece is taken, after the caller has applied the DDL and
+called ``refresh()`` (the catalog then has the new structure the changes are written in).
+
 Images: Insert has ``after``; Update has ``after`` and ``before`` only when the server sent
 an old tuple ('K': the replica identity columns, others None; 'O': REPLICA IDENTITY FULL, the
 whole row); Delete has ``before`` ('K' or 'O').
@@ -27,11 +35,13 @@ would bound this; not done yet.
 
 from __future__ import annotations
 
+import json
 import struct
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from opendrs.engines.postgres import ddl as pgddl
 from opendrs.engines.postgres.position import PgPosition, PgReplicationError
 from opendrs.pipeline.model import Catalog, ChangeEvent, Op, Row, TableRef, TableSchema, Transaction
 
@@ -75,6 +85,17 @@ class PgSchemaMismatch(PgReplicationError):
     """A table in the stream no longer has a column the task's structure has."""
 
 
+@dataclass
+class PgTransactionPart(Transaction):
+    """A piece of a source transaction split at a DDL; ``position`` is the commit before that transaction."""
+
+    partial: bool = True
+
+
+# Messages that wait, after a DDL inside a transaction, until the DDL is applied: row changes and Relations.
+_DEFERRED: Final = frozenset(b"IUDTR")
+
+
 def pg_time_to_unix(pg_us: int) -> float:
     """A pgoutput timestamp (microseconds since 2000-01-01 UTC) in Unix epoch seconds."""
     return pg_us / 1_000_000 + PG_EPOCH_OFFSET_S
@@ -110,6 +131,7 @@ class _Plan:
     table: TableSchema
     slots: tuple[int | None, ...]
     width: int
+    fill: tuple[Any, ...]  # a row before the tuple's values: None, or UNCHANGED_TOAST for a column not sent
 
 
 class _Reader:
@@ -154,13 +176,33 @@ class PgOutputDecoder:
     per table oid for the life of the decoder (one entry per published table).
     """
 
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(self, catalog: Catalog, *, ddl_log: TableSchema | None = None, start: int = 0) -> None:
+        """``ddl_log``: the task's DDL log table (``ddl.DdlCapture.log_schema``), None without DDL capture;
+        ``start``: the stream's start LSN (the position of pieces before the first commit seen)."""
+        self._catalog = catalog
         self._tables: Mapping[TableRef, TableSchema] = {t.ref: t for t in catalog.tables}
         self.relations: dict[int, Relation] = {}
         self._plans: dict[int, _Plan | None] = {}
         self._events: list[ChangeEvent] | None = None  # None: between transactions
         self._bytes = 0
         self.xid = 0
+        self._ddl_log = ddl_log
+        self._ddl_oid: bytes | None = None  # the log table's oid as the 4 bytes of a change message
+        self._ddl_plan: _Plan | None = None
+        # After a DDL in the open transaction: its pieces, ("events", list) | ("ddl", Transaction) | ("raw", list)
+        self._segments: list[tuple[str, Any]] | None = None
+        self._parts: Iterator[Transaction] | None = None
+        self.last_commit = start  # END LSN of the last commit decoded
+
+    def refresh(self) -> None:
+        """The catalog changed (a DDL was applied and the structure read again): map tables anew."""
+        self._tables = {t.ref: t for t in self._catalog.tables}
+        self._plans = {}
+
+    def take_parts(self) -> Iterator[Transaction] | None:
+        """The pieces of the transaction whose Commit ``feed`` just read, if it held a DDL (see module doc)."""
+        parts, self._parts = self._parts, None
+        return parts
 
     @property
     def in_transaction(self) -> bool:
@@ -173,6 +215,9 @@ class PgOutputDecoder:
         kind = payload[0]
         if self._events is not None:
             self._bytes += len(payload)
+            if self._segments is not None and kind in _DEFERRED:
+                self._defer(payload)
+                return None
         if kind == 0x49:  # 'I'
             self._insert(payload)
             return None
@@ -208,14 +253,93 @@ class PgOutputDecoder:
         self._events = []
         self._bytes = size
 
-    def _commit(self, r: _Reader) -> Transaction:
+    def _commit(self, r: _Reader) -> Transaction | None:
         events = self._require_txn("Commit")
         _flags, _commit_lsn, end_lsn, ts = r.take(_COMMIT)
-        txn = Transaction(events=events, position=PgPosition(end_lsn), commit_ts=pg_time_to_unix(ts),
-                          bytes=self._bytes)
+        previous, self.last_commit = self.last_commit, end_lsn
         self._events = None
-        self._bytes = 0
-        return txn
+        nbytes, self._bytes = self._bytes, 0
+        if self._segments is not None:
+            segments, self._segments = self._segments, None
+            self._parts = self._split(segments, previous, end_lsn, pg_time_to_unix(ts), nbytes)
+            return None
+        return Transaction(events=events, position=PgPosition(end_lsn), commit_ts=pg_time_to_unix(ts), bytes=nbytes)
+
+    # --- DDL ---------------------------------------------------------------------------------
+
+    def _ddl_row(self, buf: bytes) -> None:
+        """An Insert into the DDL log: close the changes so far as a piece and defer the rest."""
+        assert self._ddl_plan is not None and self._events is not None
+        row, _ = self._tuple(buf, 6, self._ddl_plan)
+        values = dict(zip(pgddl.LOG_COLUMNS, row, strict=True))
+        text = pgddl.encode(str(values["query"]), json.loads(str(values["search_path"] or "[]")),
+                            json.loads(str(values["objects"] or "[]")))
+        ddl = PgTransactionPart(events=[], position=PgPosition(0), commit_ts=0.0, ddl=text,
+                                ddl_schema=str(values["schema_name"]))
+        if self._segments is None:
+            self._segments = [("events", self._events)]
+        self._segments += [("ddl", ddl), ("raw", [])]
+
+    def _defer(self, payload: bytes) -> None:
+        """A change or Relation after a DDL in this transaction: kept as bytes until the DDL is applied."""
+        assert self._segments is not None
+        if payload[0] == 0x52:  # 'R': the log table's own Relation is needed now, others in order later
+            r = _Reader(payload)
+            r.pos = 1
+            oid = r.uint32()
+            if self._ddl_oid is not None and oid == int.from_bytes(self._ddl_oid, "big"):
+                r.pos = 1
+                self._relation(r)
+                return
+        elif payload[0] == 0x49 and self._ddl_oid is not None and payload[1:5] == self._ddl_oid:
+            self._ddl_row(payload)
+            return
+        self._segments[-1][1].append(payload)
+
+    def _split(self, segments: list[tuple[str, Any]], previous: int, end: int, ts: float,
+               nbytes: int) -> Iterator[Transaction]:
+        """The pieces of a transaction with DDL, decoding deferred changes only when their piece is due."""
+        while segments and segments[-1][0] == "raw" and not segments[-1][1]:
+            segments.pop()
+        if segments and segments[0][0] == "events" and not segments[0][1]:
+            segments.pop(0)
+        for i, (kind, item) in enumerate(segments):
+            last = i == len(segments) - 1
+            position = PgPosition(end if last else previous)
+            if kind == "ddl":
+                yield (Transaction if last else PgTransactionPart)(
+                    events=[], position=position, commit_ts=ts, ddl=item.ddl, ddl_schema=item.ddl_schema,
+                    bytes=nbytes if last else 0)
+                continue
+            events: list[ChangeEvent] = item if kind == "events" else self._replay(item)
+            if not events and not last:
+                continue
+            yield (Transaction if last else PgTransactionPart)(
+                events=events, position=position, commit_ts=ts, bytes=nbytes if last else 0)
+
+    def _replay(self, payloads: list[bytes]) -> list[ChangeEvent]:
+        """Decode deferred messages (with the catalog as it is now) into events."""
+        events: list[ChangeEvent] = []
+        self._events = events
+        try:
+            for payload in payloads:
+                kind = payload[0]
+                if kind == 0x49:
+                    self._insert(payload)
+                elif kind == 0x55:
+                    self._update(payload)
+                elif kind == 0x44:
+                    self._delete(payload)
+                else:
+                    r = _Reader(payload)
+                    r.pos = 1
+                    if kind == 0x52:
+                        self._relation(r)
+                    else:
+                        self._truncate(r)
+        finally:
+            self._events = None
+        return events
 
     def _require_txn(self, what: str) -> list[ChangeEvent]:
         if self._events is None:
@@ -238,29 +362,48 @@ class PgOutputDecoder:
             cols.append(RelationColumn(col_name, type_oid, typmod, bool(flags & 1)))
         rel = Relation(oid, schema, name, identity, tuple(cols))
         self.relations[oid] = rel
+        if self._ddl_log is not None and rel.ref == self._ddl_log.ref:
+            self._ddl_oid = oid.to_bytes(4, "big")
+            self._ddl_plan = self._plan_of(self._ddl_log, rel)
+            self._plans[oid] = None  # its changes are not row changes of the task
+            return
         self._plans[oid] = self._plan(rel)
 
     def _plan(self, rel: Relation) -> _Plan | None:
         table = self._tables.get(rel.ref)
         if table is None:
             return None
+        plan = self._plan_of(table, rel)
+        sent = {c.name for c in rel.columns}
+        missing = [c.name for c in table.columns if not c.generated and c.name not in sent]
+        if missing and self._ddl_log is None:
+            raise PgSchemaMismatch(
+                f"table {rel.ref} in the change stream no longer has column(s) {', '.join(missing)} that the task "
+                "copies; the table was altered after the task read its structure (without DDL capture, or while "
+                "the full load ran): restart the task so it reads the structure again"
+            )
+        return plan
+
+    @staticmethod
+    def _plan_of(table: TableSchema, rel: Relation) -> _Plan:
+        """Stream columns onto catalog slots. With DDL capture the catalog may be AHEAD of the stream (it is
+        read from the live source; a later ALTER already ran there): a column the stream does not send
+        yet is UNCHANGED_TOAST, which the target leaves alone (its default on insert, its value on update)."""
         index = {c.name: i for i, c in enumerate(table.columns)}
         slots = tuple(index.get(c.name) for c in rel.columns)  # a column added later: not in the task, dropped
         sent = {c.name for c in rel.columns}
-        missing = [c.name for c in table.columns if not c.generated and c.name not in sent]
-        if missing:
-            raise PgSchemaMismatch(
-                f"table {rel.ref} in the change stream no longer has column(s) {', '.join(missing)} that the task "
-                "copies; the table was altered after the task read its structure. Schema changes are not "
-                "captured: restart the task so it reads the structure again"
-            )
-        return _Plan(table, slots, len(table.columns))
+        fill = tuple(UNCHANGED_TOAST if not c.generated and c.name not in sent else None for c in table.columns)
+        return _Plan(table, slots, len(table.columns), fill)
 
     def _plan_for(self, oid: int) -> _Plan | None:
         try:
             return self._plans[oid]
         except KeyError:
-            raise PgOutputError(f"pgoutput change for relation {oid} before its Relation message") from None
+            rel = self.relations.get(oid)
+            if rel is None:
+                raise PgOutputError(f"pgoutput change for relation {oid} before its Relation message") from None
+            plan = self._plans[oid] = self._plan(rel)  # first change after refresh()
+            return plan
 
     # --- row changes -----------------------------------------------------------------------
 
@@ -272,7 +415,7 @@ class PgOutputDecoder:
         """
         size = len(buf)
         slots = plan.slots
-        values: list[Any] = [None] * plan.width
+        values: list[Any] = list(plan.fill)
         unpack_i32 = _I32.unpack_from
         try:
             (ncols,) = _I16.unpack_from(buf, pos)
@@ -315,6 +458,8 @@ class PgOutputDecoder:
     def _insert(self, buf: bytes) -> None:
         events, plan = self._change(buf, "Insert")
         if plan is None:
+            if self._ddl_oid is not None and buf[1:5] == self._ddl_oid:
+                self._ddl_row(buf)
             return
         if buf[5:6] != b"N":
             raise PgOutputError("pgoutput Insert without a new tuple")

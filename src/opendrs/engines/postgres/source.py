@@ -35,6 +35,7 @@ from opendrs.pipeline.model import (
 from opendrs.pipeline.selection import Selection
 
 log = logging.getLogger("opendrs.postgres.source")
+DISCOVER_TRIES = 3
 
 
 def table_ident(ref: TableRef) -> sql.Composable:
@@ -95,8 +96,10 @@ class PostgresSource:
     """One task's source side; ``slot``/``publication`` name its replication objects."""
 
     def __init__(self, ep: EndpointConfig, slot: str, publication: str,
-                 before_release: Callable[[], None] | None = None) -> None:
+                 before_release: Callable[[], None] | None = None, *, ddl_capture: bool = True) -> None:
+        """``ddl_capture``: capture DDL with an event trigger (see ``ddl``); the task's 4.3.2 ``ddl_trans``."""
         self.ep = ep
+        self.ddl_capture = ddl_capture
         self.dbname = dbname_of(ep)
         self.slot = slot
         self.publication = publication
@@ -106,7 +109,8 @@ class PostgresSource:
     @property
     def replication(self) -> PgReplication:
         if self._replication is None:
-            self._replication = PgReplication(self.ep, self.dbname, self.slot, self.publication)
+            self._replication = PgReplication(self.ep, self.dbname, self.slot, self.publication,
+                                              ddl_capture=self.ddl_capture)
         return self._replication
 
     def close(self) -> None:
@@ -116,11 +120,20 @@ class PostgresSource:
 
     # --- catalog --------------------------------------------------------------------------------
     def discover(self, selection: Selection) -> Catalog:
-        conn = connect(self.ep, application_name="opendrs-discover")
-        try:
-            return discover.discover(conn, selection, self.dbname)
-        finally:
-            close_quietly(conn)
+        """The selected tables and objects. Read again (up to ``DISCOVER_TRIES`` times) when a table vanished
+        between discovery's queries: with DDL capture it runs right after a DDL, while the source may be
+        running the next one (a table just dropped is missing when it is counted)."""
+        for attempt in range(1, DISCOVER_TRIES + 1):
+            conn = connect(self.ep, application_name="opendrs-discover")
+            try:
+                return discover.discover(conn, selection, self.dbname)
+            except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedObject) as exc:
+                if attempt == DISCOVER_TRIES:
+                    raise
+                log.info("the source's structure changed while it was read (%s); reading it again", exc)
+            finally:
+                close_quietly(conn)
+        raise AssertionError("unreachable")
 
     def structure_inputs(self, catalog: Catalog, selection: Selection) -> tuple[list[TableRef], list[str]]:
         """(relations pg_dump must leave out, extensions the dump must create) for this selection."""
@@ -250,8 +263,9 @@ class PostgresSource:
             self.replication.acknowledge(position)
 
     def release(self) -> None:
-        """Task stopped for good (cut-over): last sequence values to the target, then drop the slot and
-        the publication (no WAL left pinned). A failed sequence copy is logged and never keeps the slot."""
+        """Task stopped for good (cut-over): last sequence values to the target, then drop the slot, the
+        publication and the DDL capture (no WAL left pinned, no trigger left behind). A failed sequence
+        copy is logged and never keeps the slot."""
         try:
             if self.before_release is not None:
                 try:

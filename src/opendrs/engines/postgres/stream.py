@@ -35,6 +35,11 @@ hint for the DBA (never retried blindly); a slot held by another connection rais
 (``Transient``; psycopg2 reports some of those as a bare ``DatabaseError``), a server
 shutdown psycopg2's ``AdminShutdown`` (SQLSTATE 57P01); nothing is swallowed.
 
+DDL: with ``ddl_capture`` the publication also holds the task's DDL log table, filled by an
+event trigger (``ddl``); the decoder turns its rows into DDL transactions in commit order.
+After yielding one, the stream waits to be resumed (the pipeline applies the DDL and reads the
+catalog again meanwhile), then re-maps the tables before decoding on.
+
 Memory: a source transaction is held in memory until its commit (see ``pgoutput``); nothing
 else here grows with the stream.
 """
@@ -57,6 +62,7 @@ import psycopg2.extras
 from psycopg import sql
 
 from opendrs.engines.base import EndpointConfig
+from opendrs.engines.postgres import ddl
 from opendrs.engines.postgres.config import connect_args, ssl_params
 from opendrs.engines.postgres.connection import SESSION_OPTIONS
 from opendrs.engines.postgres.pgoutput import PgOutputDecoder
@@ -117,10 +123,12 @@ class PgReplication:
     """
 
     def __init__(self, ep: EndpointConfig, dbname: str, slot: str, publication: str, *,
-                 wal_sender_timeout_s: float | None = None) -> None:
+                 wal_sender_timeout_s: float | None = None, ddl_capture: bool = False) -> None:
         """``wal_sender_timeout_s``: how long the server waits for our feedback before it cuts the
-        stream (None: the server's setting, 60 s by default)."""
+        stream (None: the server's setting, 60 s by default). ``ddl_capture``: install the DDL event
+        trigger with the publication and decode its log (see ``ddl``)."""
         self.ep = ep
+        self.capture = ddl.DdlCapture(publication) if ddl_capture else None
         self.wal_sender_timeout_s = wal_sender_timeout_s
         self.dbname = dbname
         self.slot = slot
@@ -172,9 +180,11 @@ class PgReplication:
         ``via_partition_root``: changes of a partition are published as changes of its
         (published) partitioned table, which is what the catalog names.
         """
-        names = sql.SQL(", ").join(sql.Identifier(t.schema, t.name) for t in sorted(set(tables)))
         pub = sql.Identifier(self.publication)
         with self._admin() as conn, conn.transaction():
+            if self.capture is not None and self._install_capture(conn, self.capture):
+                tables = [*tables, self.capture.table]
+            names = sql.SQL(", ").join(sql.Identifier(t.schema, t.name) for t in sorted(set(tables)))
             exists = conn.execute("SELECT 1 FROM pg_publication WHERE pubname = %s", (self.publication,)).fetchone()
             if not exists:
                 create = sql.SQL("CREATE PUBLICATION {}").format(pub)
@@ -195,6 +205,23 @@ class PgReplication:
                 options += sql.SQL(", publish_via_partition_root = {}").format(
                     sql.SQL("true" if via_partition_root else "false"))
             conn.execute(sql.SQL("ALTER PUBLICATION {} SET ({})").format(pub, options))
+
+    def _install_capture(self, conn: psycopg.Connection[Any], capture: ddl.DdlCapture) -> bool:
+        """Install the DDL event trigger; False (and a warning) when the account may not create one."""
+        try:
+            with conn.transaction():
+                ddl.install(conn, capture)
+            return True
+        except psycopg.errors.InsufficientPrivilege as exc:
+            log.warning("DDL on %s will not be replicated: creating the event trigger that captures it needs a "
+                        "superuser (%s). Apply schema changes on the target yourself, or run the task with a "
+                        "superuser source account", self.ep.where, " ".join(str(exc).split()))
+            return False
+
+    def ddl_capture_installed(self) -> bool:
+        """The task's DDL event triggers exist on the source (for monitoring and tests)."""
+        with self._admin() as conn:
+            return ddl.installed(conn, ddl.DdlCapture(self.publication))
 
     def ensure_slot(self) -> PgPosition:
         """Create the pgoutput slot if missing; returns its consistent point (new) or confirmed LSN."""
@@ -330,6 +357,12 @@ class PgReplication:
                         raise
                     time.sleep(0.1)
             conn.execute(sql.SQL("DROP PUBLICATION IF EXISTS {}").format(sql.Identifier(self.publication)))
+            try:  # whether this run captures DDL or not: nothing of the task stays behind
+                with conn.transaction():
+                    ddl.uninstall(conn, ddl.DdlCapture(self.publication))
+            except psycopg.errors.InsufficientPrivilege as exc:
+                log.warning("could not drop the DDL capture of %s on %s (a superuser must): %s", self.publication,
+                            self.ep.where, " ".join(str(exc).split()))
 
     # --- streaming -------------------------------------------------------------------------
 
@@ -430,7 +463,8 @@ class PgReplication:
             feedback = threading.Thread(target=self._feedback_loop, args=(conn, cur, done), daemon=True,
                                         name=f"pg-feedback-{self.slot}")
             feedback.start()
-            decoder = PgOutputDecoder(catalog)
+            decoder = PgOutputDecoder(catalog, ddl_log=self.capture.log_schema() if self.capture else None,
+                                      start=start.lsn)
             last: Position = start
             last_yield = time.monotonic()
             while not stop():
@@ -447,6 +481,17 @@ class PgReplication:
                 if msg is not None:
                     txn = decoder.feed(msg.payload)
                     if txn is None:
+                        parts = decoder.take_parts()
+                        if parts is None:
+                            continue
+                        # A transaction with DDL, in pieces: after each DDL the pipeline applies it and
+                        # reads the catalog again before it resumes us; the next piece is decoded after.
+                        for part in parts:
+                            last = part.position
+                            last_yield = time.monotonic()
+                            yield part
+                            if part.ddl is not None:
+                                decoder.refresh()
                         continue
                     last = txn.position
                     if txn.events or time.monotonic() - last_yield >= heartbeat_s:

@@ -29,6 +29,7 @@ from psycopg import sql
 
 from opendrs.engines.base import EndpointConfig
 from opendrs.engines.postgres import bulk, discover, schema
+from opendrs.engines.postgres import ddl as pgddl
 from opendrs.engines.postgres.connection import PgEngineError, close_quietly, connect, dbname_of
 from opendrs.engines.postgres.pgoutput import UNCHANGED_TOAST
 from opendrs.pipeline.model import Catalog, EncodedBatch, Op, Row, TableRef, TableSchema, Transaction
@@ -56,8 +57,14 @@ class ConflictStop(PgEngineError):
     """conflict_policy "stop": a change did not fit the target's rows; the task fails with the details."""
 
 
-class DdlNotReplicated(PgEngineError):
-    """Logical decoding carries no DDL: a schema change on a PostgreSQL source needs a task restart."""
+class DdlFailed(PgEngineError):
+    """A captured DDL failed on the target for a reason other than having been applied already."""
+
+
+# SQLSTATEs of a DDL whose effect is already on the target: duplicate table/object/column/schema/function,
+# undefined table/column/object/function.
+REPLAYED_DDL_ERRORS: Final = frozenset({"42P07", "42710", "42701", "42P06", "42723", "42P01", "42703", "42704",
+                                        "42883"})
 
 
 def target_endpoint(ep: EndpointConfig, source_db: str) -> EndpointConfig:
@@ -149,7 +156,12 @@ class PostgresTarget:
         sel = selection
         with contextlib.closing(connect(self.source_ep, application_name="opendrs-structure")) as conn:
             sel = discover.effective_selection(selection, dbname_of(self.source_ep), discover.schemas(conn))
-        return schema.plan(self.source_ep, catalog, sel, excluded, extensions)
+        structure = schema.plan(self.source_ep, catalog, sel, excluded, extensions)
+        # A whole-database dump holds the event triggers of the source's DDL capture (``ddl``): they belong to
+        # the source task, and their functions (in the never-copied opendrs_meta) do not exist on the target.
+        ours = f"{META_SCHEMA}."
+        return dataclasses.replace(structure, pre=[e for e in structure.pre if not _capture_entry(e, ours)],
+                                   post=[e for e in structure.post if not _capture_entry(e, ours)])
 
     def prepare(self, catalog: Catalog, selection: Selection, drop_existing: bool) -> None:
         """Types, tables (with their keys), sequences, views and functions, in one transaction."""
@@ -418,9 +430,50 @@ class PostgresTarget:
 
     def apply_ddl(self, job_id: str, ddl: str, schema: str | None, selection: Selection,
                   checkpoint: dict[str, Any]) -> None:
-        raise DdlNotReplicated(
-            "DDL replication is not available for PostgreSQL sources: logical decoding carries no DDL. "
-            "Apply the schema change on the target yourself, then restart the task")
+        """Replay a captured DDL (``ddl.encode`` text) and store the checkpoint in ONE target transaction.
+
+        The source's search path is mapped to the target's schema names, so unqualified names land
+        in the renamed schema. Statements that name a renamed object by its source name cannot be
+        rewritten reliably: the DDL is skipped with a warning (the checkpoint still moves on; a
+        later change the target cannot take then fails the task, naming the object). Errors a
+        replay produces ("already exists", "does not exist": the structure phase or an earlier run
+        got there first) are logged and skipped, each statement in its own savepoint.
+        """
+        query, path, _objects = pgddl.decode(ddl)
+        statements = pgddl.statements(query)
+        renamed = pgddl.renamed_objects(statements, schema, selection.database_alias, selection.table_alias)
+        search = [selection.target_database(s) for s in (path or ([schema] if schema else []))]
+        with self._transaction() as cur:
+            if renamed:
+                log.warning("DDL not replicated: it names renamed %s by the source name, which the target does "
+                            "not have. Apply it on the target yourself: %s", ", ".join(renamed), query[:500])
+                statements = []
+            elif not statements:
+                log.warning("DDL not replicated: no statement of the query can be replayed (DDL run inside a "
+                            "function or DO block?). Apply it on the target yourself: %s", query[:500])
+            if statements:
+                cur.execute(sql.SQL("SET LOCAL search_path TO {}").format(
+                    sql.SQL(", ").join(sql.Identifier(s) for s in search) if search else sql.SQL("DEFAULT")))
+            for statement in statements:
+                cur.execute("SAVEPOINT opendrs_ddl")
+                try:
+                    cur.execute(statement.encode())
+                except psycopg.Error as exc:
+                    if exc.sqlstate not in REPLAYED_DDL_ERRORS:
+                        raise DdlFailed(f"replaying a DDL captured on the source failed on the target: "
+                                        f"{' '.join(str(exc).split())}. Statement: {statement[:500]}. Apply the "
+                                        "change on the target by hand, then retry the task") from exc
+                    cur.execute("ROLLBACK TO SAVEPOINT opendrs_ddl")
+                    log.warning("DDL already applied on the target (replay, or created by the structure phase): "
+                                "%s -- %s", statement[:200], " ".join(str(exc).split()))
+                cur.execute("RELEASE SAVEPOINT opendrs_ddl")
+            self._put_checkpoint(cur, job_id, "cdc", checkpoint)
+        self._identity.clear()
+
+
+def _capture_entry(entry: schema.Entry, ours: str) -> bool:
+    """An EVENT TRIGGER of OpenDRS's DDL capture in a pg_dump script (it executes a function of ``ours``)."""
+    return entry.kind == "EVENT TRIGGER" and ours in entry.body
 
 
 def _doc(value: Any) -> dict[str, Any]:
@@ -481,7 +534,8 @@ class _Batch:
         if op == Op.INSERT and after is not None:
             key = tuple(after[i] for i in idx)
             first.setdefault(key, False)
-            per_key[key] = ("row", after)
+            # "partial": written in the stream before a column the catalog already has was added (DDL capture)
+            per_key[key] = ("partial" if UNCHANGED_TOAST in after else "row", after)
         elif op == Op.DELETE and before is not None:
             key = tuple(before[i] for i in idx)
             first.setdefault(key, True)
@@ -512,7 +566,7 @@ class _Batch:
                 per_key[new] = ("row", after)
             elif prior is None:
                 pass  # updated after a delete in the same batch: cannot happen in a consistent stream
-            elif prior[0] in ("row", "patch"):
+            elif prior[0] in ("row", "patch", "partial"):
                 per_key[new] = (prior[0], _merge(prior[1], after))
             else:
                 per_key[new] = ("patch", after)
@@ -527,12 +581,15 @@ class _Batch:
             deletes = [k for k, v in rows.items() if v is None]
             upserts = [v[1] for v in rows.values() if v is not None and v[0] == "row"]
             patches = [(k, v[1]) for k, v in rows.items() if v is not None and v[0] == "patch"]
+            partials = [v[1] for v in rows.values() if v is not None and v[0] == "partial"]
             self._delete(table, target, deletes)
             self._upsert(table, target, upserts)
             for key, image in patches:
                 self._update(table, target, key, image, move=False)
+            for image in partials:
+                self._upsert_partial(table, target, image)
             if table.ref in self.t.filters:
-                written = upserts + [_key_row(table, key) for key, _ in patches]
+                written = upserts + partials + [_key_row(table, key) for key, _ in patches]
                 self.t._drop_filtered(self.cur, table, target, written)
         self.final.clear()
         self.expected.clear()
@@ -591,6 +648,20 @@ class _Batch:
             _ident(target), cols, marks, self.t._on_conflict(table, target))
         self.cur.executemany(query, [tuple(r[i] for i in idx) for r in rows])
 
+    def _upsert_partial(self, table: TableSchema, target: TableRef, image: Row) -> None:
+        """Upsert of the columns ``image`` has (not UNCHANGED_TOAST): the others keep their value or default."""
+        idx = [i for i, c in enumerate(table.columns) if not c.generated and image[i] is not UNCHANGED_TOAST]
+        cols = sql.SQL(", ").join(sql.Identifier(table.columns[i].name) for i in idx)
+        skip = set(table.key) | self.t._identity_always(target)
+        sets = [table.columns[i].name for i in idx if table.columns[i].name not in skip]
+        conflict = sql.SQL("ON CONFLICT ({}) DO UPDATE SET {}").format(
+            sql.SQL(", ").join(sql.Identifier(k) for k in table.key), sql.SQL(", ").join(
+                sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(c), sql.Identifier(c)) for c in sets)) if (
+            sets) else sql.SQL("ON CONFLICT DO NOTHING")  # conflict policies were resolved before the write
+        self.cur.execute(sql.SQL("INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE VALUES ({}) {}").format(
+            _ident(target), cols, sql.SQL(", ").join(sql.Placeholder() * len(idx)), conflict),
+            [image[i] for i in idx])
+
     def _update(self, table: TableSchema, target: TableRef, key: Row, image: Row, move: bool) -> None:
         """UPDATE the row with ``key`` to ``image`` except its UNCHANGED_TOAST columns (and the key unless moved)."""
         skip = self.t._identity_always(target) | (set() if move else set(table.key))
@@ -632,10 +703,11 @@ class _Batch:
                         _ident(target), sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(n))
                                                            for n, _ in sets), match), [v for _, v in sets] + args)
             elif op == Op.INSERT and after is not None:
-                names = sql.SQL(", ").join(sql.Identifier(c.name) for _, c in cols)
-                marks = sql.SQL(", ").join(sql.Placeholder() * len(cols))
+                sent = [(i, c) for i, c in cols if after[i] is not UNCHANGED_TOAST]  # see _upsert_partial
+                names = sql.SQL(", ").join(sql.Identifier(c.name) for _, c in sent)
+                marks = sql.SQL(", ").join(sql.Placeholder() * len(sent))
                 self.cur.execute(sql.SQL("INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE VALUES ({})").format(
-                    _ident(target), names, marks), [after[i] for i, _ in cols])
+                    _ident(target), names, marks), [after[i] for i, _ in sent])
             elif op == Op.UPDATE and after is not None:
                 raise PgEngineError(f"an UPDATE of {table.ref} came without its old row: a table without a key "
                                     "needs REPLICA IDENTITY FULL on the source")
