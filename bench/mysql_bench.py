@@ -54,7 +54,7 @@ from profiling import PySpy, find_py_spy, summarise_stacks, summary_lines
 BENCH_DIR = Path(__file__).resolve().parent
 FULL = "MariaDB full copy"
 CDC = "MariaDB CDC apply"
-FULL_TOOLS = ("opendrs", "mysqldump", "mydumper", "outfile")
+FULL_TOOLS = ("opendrs", "mysqldump", "mydumper", "mydumper-binlog", "outfile")
 CDC_TOOLS = ("opendrs-cdc", "replica1", "replica2")
 # BASELINES.md, measured on the reference machine at the full size (2.2 M rows / 500 k changes).
 BASELINES = {
@@ -174,6 +174,7 @@ class Bench(BenchRun):
         labels = {"opendrs": f"OpenDRS FULL_TRANS, parallel_tables={a.parallel_tables}",
                   "mysqldump": "mysqldump --single-transaction | mariadb",
                   "mydumper": f"mydumper + myloader, {a.threads} threads",
+                  "mydumper-binlog": f"mydumper + myloader --enable-binlog, {a.threads} threads",
                   "outfile": "SELECT INTO OUTFILE + LOAD DATA INFILE"}
         skipped: dict[str, str] = {}
         for run in range(a.runs):
@@ -224,9 +225,10 @@ class Bench(BenchRun):
         info: dict[str, Any] = {}
         if tool == "mysqldump":
             mysqldump_copy(self.source, self.target, FULL_DB, timeout=a.timeout, logs=self.work / "logs")
-        elif tool == "mydumper":
+        elif tool in ("mydumper", "mydumper-binlog"):
             info = mydumper_copy(self.source, self.target, FULL_DB, threads=a.threads, chunk_rows=a.mydumper_rows,
-                                 workdir=self.work, timeout=a.timeout, logs=self.work / "logs")
+                                 workdir=self.work, timeout=a.timeout, logs=self.work / "logs",
+                                 enable_binlog=tool == "mydumper-binlog")
         else:
             outfile_copy(self.source, self.target, FULL_DB, threads=a.threads, workdir=self.work)
         return time.monotonic() - began, 0, dict(info)

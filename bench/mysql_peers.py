@@ -9,7 +9,8 @@ error message.
 Settings worth knowing when reading the figures: mysqldump runs with its defaults
 (``--opt``: extended inserts, keys disabled during the load) plus ``--single-transaction``;
 mydumper/myloader use 2 threads, split tables into chunks of ``--rows`` and myloader, by its
-default, does NOT binlog on the target (every other tool and OpenDRS do); the OUTFILE path
+default, does NOT binlog on the target (every other tool and OpenDRS do; the ``mydumper-binlog``
+row runs it with ``--enable-binlog`` for a like-for-like figure); the OUTFILE path
 copies the two tables in two threads.
 """
 
@@ -100,8 +101,12 @@ def mysqldump_copy(source: BenchMariaDB, target: BenchMariaDB, db: str, *, timeo
 
 
 def mydumper_copy(source: BenchMariaDB, target: BenchMariaDB, db: str, *, threads: int, chunk_rows: int,
-                  workdir: Path, timeout: float, logs: Path) -> dict[str, float]:
-    """``mydumper -t N -r rows`` into a fresh directory, then ``myloader -t N``; returns the phases' seconds."""
+                  workdir: Path, timeout: float, logs: Path, enable_binlog: bool = False) -> dict[str, float]:
+    """``mydumper -t N -r rows`` into a fresh directory, then ``myloader -t N``; returns the phases' seconds.
+
+    ``enable_binlog``: myloader ``--enable-binlog``, so the target writes its binlog as OpenDRS's
+    load does (by default myloader turns it off for its sessions, which saves the target that work).
+    """
     dumper, loader = have("mydumper", "apt-get install -y mydumper"), have("myloader", "apt-get install -y mydumper")
     out = workdir / "mydumper"
     shutil.rmtree(out, ignore_errors=True)
@@ -113,7 +118,8 @@ def mydumper_copy(source: BenchMariaDB, target: BenchMariaDB, db: str, *, thread
                  env=source.mysql_env(), timeout=timeout, logs=logs, what="mydumper")
     dumped = time.monotonic()
     run_pipeline([[loader, *common, "--port", str(target.port), "--directory", str(out), "--database", db,
-                   "--threads", str(threads), "--overwrite-tables", "--verbose", "1"]],
+                   "--threads", str(threads), "--overwrite-tables", "--verbose", "1",
+                   *(["--enable-binlog"] if enable_binlog else [])]],
                  env=target.mysql_env(), timeout=max(1.0, deadline - time.monotonic()), logs=logs, what="myloader")
     loaded = time.monotonic()
     shutil.rmtree(out, ignore_errors=True)
