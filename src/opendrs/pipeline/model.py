@@ -8,6 +8,7 @@ datetime, ...); each target engine knows how to write them back byte-exactly.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -58,8 +59,10 @@ class TableSchema:
                 return i
         raise KeyError(name)
 
-    @property
+    @functools.cached_property
     def key_indexes(self) -> tuple[int, ...]:
+        """Cached: CDC apply asks for it once per change (a tenth of PostgreSQL apply time when computed).
+        Tables are never changed in place; a changed structure is a new ``TableSchema``."""
         return tuple(self.index_of(k) for k in self.key)
 
 

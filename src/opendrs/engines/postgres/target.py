@@ -631,9 +631,25 @@ class _Batch:
         return found
 
     def _delete(self, table: TableSchema, target: TableRef, keys: list[Row]) -> None:
-        if keys:
-            self.cur.executemany(sql.SQL("DELETE FROM {} WHERE {}").format(_ident(target), self._key_where(table)),
-                                 keys)
+        """Few keys: one DELETE each. Many: COPY them into a temporary table of the key's own column
+        types and delete with one join (the bench profile showed a DELETE per key as a fifth of apply time;
+        values are PostgreSQL text, so a typed temporary table spares casting them by type name)."""
+        if len(keys) <= STAGE_ABOVE:
+            if keys:
+                self.cur.executemany(sql.SQL("DELETE FROM {} WHERE {}").format(
+                    _ident(target), self._key_where(table)), keys)
+            return
+        names = [sql.Identifier(k) for k in table.key]
+        stage = sql.Identifier("opendrs_stage_keys")
+        self.cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(stage))
+        self.cur.execute(sql.SQL("CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT {} FROM {} LIMIT 0").format(
+            stage, sql.SQL(", ").join(names), _ident(target)))
+        with self.cur.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(stage, sql.SQL(", ").join(names))) as copy:
+            for key in keys:
+                copy.write_row(key)
+        self.cur.execute(sql.SQL("DELETE FROM {} t USING {} s WHERE {}").format(
+            _ident(target), stage, sql.SQL(" AND ").join(sql.SQL("t.{} = s.{}").format(n, n) for n in names)))
+        self.cur.execute(sql.SQL("DROP TABLE {}").format(stage))
 
     def _upsert(self, table: TableSchema, target: TableRef, rows: list[Row]) -> None:
         if not rows:

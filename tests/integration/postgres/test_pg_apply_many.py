@@ -1,0 +1,54 @@
+"""PostgreSQL CDC apply of large batches on a real target: many deletes go through a typed key stage."""
+
+from __future__ import annotations
+
+import uuid
+
+import psycopg
+
+from harness import PostgresServer
+from opendrs.engines.base import EndpointConfig
+from opendrs.engines.postgres.position import PgPosition
+from opendrs.engines.postgres.target import STAGE_ABOVE, PostgresTarget
+from opendrs.pipeline.model import Catalog, ChangeEvent, Column, Op, TableRef, TableSchema, Transaction
+from opendrs.pipeline.selection import Selection
+
+
+def test_many_deletes_of_typed_and_composite_keys_remove_exactly_those_rows(postgres_target: PostgresServer) -> None:
+    db = f"pgapply_{uuid.uuid4().hex[:8]}"
+    postgres_target.execute(f'CREATE DATABASE "{db}"')
+    ep = EndpointConfig("postgresql", postgres_target.host, postgres_target.port, postgres_target.user,
+                        postgres_target.password, db_name=db)
+    with psycopg.connect(host=ep.host, port=ep.port, user=ep.user, password=ep.password, dbname=db,
+                         autocommit=True) as conn:
+        conn.execute("CREATE TABLE public.c (region text, n int, at date, v text, PRIMARY KEY (region, n, at))")
+        conn.execute("CREATE TABLE public.u (id uuid PRIMARY KEY, v int)")
+        conn.execute("INSERT INTO public.c SELECT CASE WHEN i % 2 = 0 THEN 'ü-east' ELSE 'west''s' END, i, "
+                     "DATE '2020-01-01' + i, 'v' || i FROM generate_series(1, 2000) i")
+        conn.execute("INSERT INTO public.u SELECT md5(i::text)::uuid, i FROM generate_series(1, 2000) i")
+        doomed_c = conn.execute("SELECT region, n::text, at::text FROM public.c WHERE n % 3 = 0").fetchall()
+        doomed_u = conn.execute("SELECT id::text FROM public.u WHERE v % 4 = 0").fetchall()
+    assert len(doomed_c) > STAGE_ABOVE and len(doomed_u) > STAGE_ABOVE
+    c = TableSchema(TableRef("public", "c"), [Column("region", "text", "text"), Column("n", "int4", "integer"),
+                                              Column("at", "date", "date"), Column("v", "text", "text")],
+                    key=("region", "n", "at"))
+    u = TableSchema(TableRef("public", "u"), [Column("id", "uuid", "uuid"), Column("v", "int4", "integer")],
+                    key=("id",))
+    # Values arrive from pgoutput as PostgreSQL text, as the decoder yields them.
+    events = [ChangeEvent(Op.DELETE, c.ref, (r, n, at, None), None) for r, n, at in doomed_c]
+    events += [ChangeEvent(Op.DELETE, u.ref, (k, None), None) for (k,) in doomed_u]
+    events.append(ChangeEvent(Op.INSERT, u.ref, None, (str(uuid.UUID(int=7)), "7")))
+    target = PostgresTarget(ep, ep)
+    try:
+        target.apply("job", [Transaction(events, PgPosition(100), 0.0)], Catalog(tables=[c, u]),
+                     Selection(everything=False, databases={"public": None}), {"lsn": 100})
+        with psycopg.connect(host=ep.host, port=ep.port, user=ep.user, password=ep.password, dbname=db) as conn:
+            assert conn.execute("SELECT count(*), count(*) FILTER (WHERE n % 3 = 0) FROM public.c").fetchone() == (
+                2000 - len(doomed_c), 0)
+            assert conn.execute("SELECT count(*), count(*) FILTER (WHERE v % 4 = 0) FROM public.u").fetchone() == (
+                2000 - len(doomed_u) + 1, 0)
+            assert conn.execute("SELECT to_regclass('opendrs_stage_keys')").fetchone() == (None,)
+        assert target.read_checkpoint("job", "cdc") == {"lsn": 100}
+    finally:
+        target.close()
+        postgres_target.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
