@@ -40,34 +40,28 @@ def _widen(pipe: IO[bytes]) -> None:
 
 def read_line_batches(proc: subprocess.Popen[bytes], fmt: str, batch_rows: int, key_of: Callable[[bytes], Row],
                       fail: Callable[[str], Exception], *, max_bytes: int = MAX_BATCH_BYTES) -> Iterator[EncodedBatch]:
-    """Batches of at least ``batch_rows`` whole lines (or ``max_bytes``) from ``proc``'s stdout.
+    """Batches of ``batch_rows`` whole lines (fewer when they pass about ``max_bytes``) from ``proc``'s stdout.
 
-    A batch ends at a pipe read, so it may hold more rows than asked. ``key_of(line)`` decodes
-    the resume key of a batch's last line. A client that exits non-zero or leaves a partial
-    line raises ``fail(stderr text)``. The client is killed when the reader is abandoned
-    half-way (pause, stop, a failed write), instead of draining the table.
+    ``batch_rows`` is kept exactly: it is the task's rows-per-target-transaction setting.
+    ``key_of(line)`` decodes the resume key of a batch's last line. A client that exits
+    non-zero or leaves a partial line raises ``fail(stderr text)``. The client is killed when
+    the reader is abandoned half-way (pause, stop, a failed write), instead of draining the table.
     """
     assert isinstance(proc.stdout, io.BufferedReader) and proc.stderr is not None
     _widen(proc.stdout)
-    parts: list[bytes] = []
-    rows = size = 0
+    lines = _Lines(batch_rows, max_bytes)
     try:
         while True:
             block = proc.stdout.read1(READ_SIZE)
             if not block:
                 break
-            parts.append(block)
-            size += len(block)
-            rows += block.count(b"\n")
-            if rows and (rows >= batch_rows or size >= max_bytes):
-                batch, parts = _cut(parts)
-                size = sum(len(p) for p in parts)
-                yield EncodedBatch(format=fmt, data=batch, rows=rows, last_key=key_of(last_line(batch)))
-                rows = 0
-        if rows and proc.wait() == 0:
-            batch, parts = _cut(parts)
-            yield EncodedBatch(format=fmt, data=batch, rows=rows, last_key=key_of(last_line(batch)))
-        if proc.wait() != 0 or parts:
+            for data, rows in lines.feed(block):
+                yield EncodedBatch(format=fmt, data=data, rows=rows, last_key=key_of(last_line(data)))
+        ok = proc.wait() == 0
+        if ok and lines.count:
+            data, rows = lines.take()
+            yield EncodedBatch(format=fmt, data=data, rows=rows, last_key=key_of(last_line(data)))
+        if not ok or lines.pending:
             raise fail(proc.stderr.read().decode("utf-8", "replace").strip() or "the client's output ended mid-row")
     finally:
         if proc.poll() is None:
@@ -77,14 +71,42 @@ def read_line_batches(proc: subprocess.Popen[bytes], fmt: str, batch_rows: int, 
         proc.stderr.close()
 
 
-def _cut(parts: list[bytes]) -> tuple[bytes, list[bytes]]:
-    """Whole lines of ``parts`` joined, and what follows the last newline (no line ends in it)."""
-    for i in range(len(parts) - 1, -1, -1):
-        cut = parts[i].rfind(b"\n") + 1
-        if cut:
-            head, rest = parts[i][:cut], parts[i][cut:]
-            return b"".join([*parts[:i], head]), ([rest] if rest else []) + parts[i + 1:]
-    raise AssertionError("_cut needs at least one newline")
+class _Lines:
+    """Cuts a byte stream into batches of whole lines: newlines are counted in C (``bytes.count``),
+    and looked for one by one only inside the block where a batch ends."""
+
+    def __init__(self, batch_rows: int, max_bytes: int) -> None:
+        self.batch_rows, self.max_bytes = max(1, batch_rows), max_bytes
+        self.buf = b""
+        self.pos = 0  # scanned up to here: the end of the last whole line seen
+        self.count = 0  # whole lines in buf[:pos]
+
+    @property
+    def pending(self) -> bool:
+        return bool(self.buf)
+
+    def feed(self, block: bytes) -> Iterator[tuple[bytes, int]]:
+        self.buf = self.buf + block if self.buf else block
+        while True:
+            need = self.batch_rows - self.count
+            found = self.buf.count(b"\n", self.pos)
+            if found < need:  # not enough for a batch: remember the scan, unless the bytes bound is reached
+                if found:
+                    self.count += found
+                    self.pos = self.buf.rfind(b"\n") + 1
+                if self.count and self.pos >= self.max_bytes:
+                    yield self.take()
+                return
+            find, pos = self.buf.find, self.pos
+            for _ in range(need):
+                pos = find(b"\n", pos) + 1
+            self.pos, self.count = pos, self.batch_rows
+            yield self.take()
+
+    def take(self) -> tuple[bytes, int]:
+        data, rows = self.buf[:self.pos], self.count
+        self.buf, self.pos, self.count = self.buf[self.pos:], 0, 0
+        return data, rows
 
 
 __all__ = ["MAX_BATCH_BYTES", "READ_SIZE", "last_line", "read_line_batches"]

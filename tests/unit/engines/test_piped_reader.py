@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from opendrs.engines.piped import _cut, last_line, read_line_batches
+from opendrs.engines.piped import _Lines, last_line, read_line_batches
 
 
 def _proc(script: str) -> subprocess.Popen[bytes]:
@@ -22,8 +22,12 @@ def test_last_line_and_cut_keep_whole_lines() -> None:
     assert last_line(b"1\ta\n2\tb\n") == b"2\tb"
     assert last_line(b"only\n") == b"only"
     assert last_line(b"\n") == b""
-    assert _cut([b"1\n2", b"2\n3", b"33"]) == (b"1\n22\n", [b"3", b"33"])
-    assert _cut([b"1\n"]) == (b"1\n", [])
+    lines = _Lines(2, 1 << 20)
+    assert list(lines.feed(b"1\n2")) == [] and list(lines.feed(b"2\n3\n4")) == [(b"1\n22\n", 2)]
+    assert list(lines.feed(b"4\n5\n6\n7\n")) == [(b"3\n44\n", 2), (b"5\n6\n", 2)]
+    assert lines.take() == (b"7\n", 1) and not lines.pending
+    big = _Lines(1000, 10)  # the bytes bound ends a batch early
+    assert list(big.feed(b"0123456789\nab\n")) == [(b"0123456789\nab\n", 2)]
 
 
 def test_every_line_arrives_once_in_order_with_the_last_key() -> None:
@@ -32,7 +36,7 @@ def test_every_line_arrives_once_in_order_with_the_last_key() -> None:
     data = b"".join(b.data for b in batches)
     assert data == b"".join(f"{i}\tv{i}\\tx\n".encode() for i in range(50000))
     assert sum(b.rows for b in batches) == 50000
-    assert all(b.rows >= 1000 or b is batches[-1] for b in batches)
+    assert [b.rows for b in batches] == [1000] * 50  # the task's rows per batch, exactly
     for b in batches:
         assert b.data.endswith(b"\n") and b.rows == b.data.count(b"\n")
         assert b.last_key == _key(last_line(b.data))
