@@ -273,7 +273,9 @@ def test_source_connection_cut_mid_full_load_and_mid_cdc(server: ServerHandle, m
             time.sleep(1)
             assert writer.committed > 0
         assert cut_in_load >= 1, "the full load finished before the proxy could cut it"
-        assert cut_in_cdc >= 3, f"only {cut_in_cdc} connections were cut during CDC"
+        # One binlog connection per stream, re-opened after a back-off of 1 s then 2 s: three cuts 1.5 s
+        # apart find it at least twice.
+        assert cut_in_cdc >= 2, f"only {cut_in_cdc} connections were cut during CDC"
         converge(http, server, job_id, mariadb_server, mariadb_target, db, what="proxy cuts")
         assert log_text(server).count(RETRY_LOG) >= 4, "the retries after the cuts are not in the server log"
         stop_task(http, job_id)

@@ -3,7 +3,10 @@
 Why: CDC must hand the pipeline exactly what the source committed, in commit order, with the
 source's transaction boundaries, and a position after each commit that the target stores in
 the same transaction as the changes (exactly-once effect). This module connects as a replica
-(``pymysqlreplication.BinLogStreamReader``, COM_BINLOG_DUMP from ``file``/``pos``), groups
+(COM_BINLOG_DUMP from ``file``/``pos``) through one of two readers -- ``binlog_reader``, our
+own lean parser with per-table compiled row decoders (the default), or python-mysql-replication's
+``BinLogStreamReader`` (``OPENDRS_MYSQL_BINLOG_READER=library``, and the automatic fallback for
+a column type the fast reader does not know) -- which both feed ``_Capture``; it groups
 events into transactions (GTID -> table map + row events -> XID / COMMIT), maps every row
 image onto the catalog's column order BY NAME (or by position, checked, when the binlog
 carries no column names: ``binlog_row_metadata`` below FULL) and converts values to exactly
@@ -29,12 +32,12 @@ only advances at the commit: after a crash mid-way the whole source transaction 
 which the target's idempotent apply (upsert/delete by full image) makes harmless; the cost is
 that a target reader may briefly see part of that transaction.
 
-Speed: the reader runs with ``freeze_schema`` (a table map is parsed once per table id, not
-once per transaction); its table cache is dropped at every binlog file (a restarted server
-reuses table ids) and after every schema statement. Measured on MariaDB 10.11, one core,
-sysbench-like rows: ~10,000 single-row transactions/s, ~20,000 rows/s of a big UPDATE (two
-images per row), ~43,000 rows/s of a big INSERT; nearly all of it is spent in the library's
-pure-Python event and row parsing, not here.
+Speed: the library reader runs with ``freeze_schema`` (a table map is parsed once per table
+id, not once per transaction); both readers drop their table map cache at every binlog file (a
+restarted server reuses table ids) and after every schema statement. Measured on MariaDB 10.11,
+one loaded core, sysbench-like rows: the library reader reaches ~7,000 single-row transactions/s
+and ~18,000 rows/s of a big UPDATE (nearly all of it in the library's pure-Python event and
+row parsing); the fast reader ~60,000 and ~38,000.
 
 Failures raise ``BinlogError`` subclasses whose message tells a DBA what to do: a lost
 connection / restarting source is ``SourceConnectionLost`` (``Transient``: reconnect from the
@@ -44,6 +47,7 @@ last committed position), a purged start file is ``BinlogPurged`` (a full load i
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -76,7 +80,7 @@ from opendrs.engines.mysql.position import (
     merge_mysql_gtid,
     normalize_gtid_set,
 )
-from opendrs.engines.mysql.values import Converter, column_decoder
+from opendrs.engines.mysql.values import ColumnDecoder, Converter, column_decoder
 from opendrs.errors import Transient
 from opendrs.pipeline.model import Catalog, ChangeEvent, Op, Row, TableSchema, Transaction
 
@@ -153,9 +157,14 @@ class _BinlogColumn:
     meta: dict[str, Any]
 
 
-def _build_plan(table: TableSchema, lib_cols: Sequence[_BinlogColumn]) -> _TablePlan:
+def map_columns(table: TableSchema, cols: Sequence[_BinlogColumn]) -> tuple[list[int], list[ColumnDecoder]]:
+    """Per binlog column: the catalog index it holds and its decoder (shared by both readers).
+
+    By name when the binlog carries names (``binlog_row_metadata=FULL``), else by position,
+    checked. Raises ``BinlogSchemaMismatch`` when the two cannot describe the same table.
+    """
     catalog = table.columns
-    names: list[str | None] = [c.name for c in lib_cols]
+    names: list[str | None] = [c.name for c in cols]
     if all(names):  # binlog_row_metadata=FULL: map by name
         index = {c.name.lower(): j for j, c in enumerate(catalog)}
         mapping: list[int] = []
@@ -168,25 +177,50 @@ def _build_plan(table: TableSchema, lib_cols: Sequence[_BinlogColumn]) -> _Table
         if missing:
             raise _mismatch(table, f"columns {missing} are not in the binlog")
     else:  # no names: the binlog's column order must be the catalog's
-        if len(lib_cols) != len(catalog):
-            raise _mismatch(table, f"{len(lib_cols)} columns in the binlog, {len(catalog)} in the catalog; set "
+        if len(cols) != len(catalog):
+            raise _mismatch(table, f"{len(cols)} columns in the binlog, {len(catalog)} in the catalog; set "
                                    "binlog_row_metadata=FULL on the source so columns are matched by name")
         mapping = list(range(len(catalog)))
-    patches: list[dict[str, Any]] = []
-    converters: dict[int, Converter | None] = {}
-    for lib_col, j in zip(lib_cols, mapping, strict=True):
-        col = catalog[j]
+    decoders: list[ColumnDecoder] = []
+    for col, j in zip(cols, mapping, strict=True):
         try:
-            decoder = column_decoder(col, lib_col.type, lib_col.meta)
+            decoders.append(column_decoder(catalog[j], col.type, col.meta))
         except ValueError as exc:
             raise _mismatch(table, str(exc)) from exc
-        patches.append({**decoder.patch, "name": col.name})
+    return mapping, decoders
+
+
+def full_image(n: int) -> bytes:
+    """The columns-present bitmap of a row image with all ``n`` columns."""
+    return bytes([0xFF] * (n // 8) + ([(1 << (n % 8)) - 1] if n % 8 else []))
+
+
+def check_image(table: TableSchema, names: Sequence[str], bitmaps: Sequence[bytes]) -> None:
+    """A row image without some columns (binlog_row_image MINIMAL/NOBLOB) loses data unless they are generated.
+
+    ``names`` are the catalog names of the binlog's columns, in binlog order.
+    """
+    generated = {c.name.lower() for c in table.columns if c.generated}
+    for bitmap in bitmaps:
+        absent = [name for i, name in enumerate(names) if not bitmap[i // 8] >> (i % 8) & 1]
+        if any(str(name).lower() not in generated for name in absent):
+            raise BinlogError(
+                f"the binlog row image of {table.ref} lacks columns {absent}: the source's binlog_row_image "
+                "is not FULL; set binlog_row_image=FULL (globally) and restart the task with a full load"
+            )
+
+
+def _build_plan(table: TableSchema, lib_cols: Sequence[_BinlogColumn]) -> _TablePlan:
+    catalog = table.columns
+    mapping, decoders = map_columns(table, lib_cols)
+    patches: list[dict[str, Any]] = []
+    converters: dict[int, Converter | None] = {}
+    for decoder, j in zip(decoders, mapping, strict=True):
+        patches.append({**decoder.patch, "name": catalog[j].name})
         converters[j] = decoder.convert
     pairs = [(c.name if j in converters else None, converters.get(j)) for j, c in enumerate(catalog)]
     identity = mapping == list(range(len(catalog))) and all(conv is None for conv in converters.values())
-    n = len(lib_cols)
-    full_image = bytes([0xFF] * (n // 8) + ([(1 << (n % 8)) - 1] if n % 8 else []))
-    return _TablePlan(table, patches, pairs, identity, full_image)
+    return _TablePlan(table, patches, pairs, identity, full_image(len(lib_cols)))
 
 
 # --- the transaction assembler ----------------------------------------------------------------
@@ -256,21 +290,28 @@ class _Capture:
         self.events, self.bytes, self.parts_yielded = [], 0, True
         return part
 
-    # -- events --
+    # -- events (plain values: both readers feed these) --
 
-    def rotate(self, ev: Any) -> None:
-        self.file = ev.next_binlog
+    def rotate(self, next_file: str, pos: int) -> None:
+        self.file = next_file
         if not self.in_group and not self.events:  # resume from the new file, not an old (maybe purged) one
-            self.committed = MySQLPosition(self.file, ev.position, self.gtid_set)
+            self.committed = MySQLPosition(self.file, pos, self.gtid_set)
 
-    def rows(self, ev: Any) -> None:
+    def new_file(self) -> None:
+        """A FORMAT_DESCRIPTION event: a new binlog file, maybe written by a restarted server."""
+        if self.in_group or self.events:
+            self.discard("the binlog file ended inside it; the source probably crashed while writing it")
+
+    def lib_rows(self, ev: Any) -> None:
+        """A row event as python-mysql-replication decoded it (the library reader)."""
         table = self.tables.get((ev.schema, ev.table))
         if table is None:
             return
         plan = self._plan(ev, table)
         if ev.columns_present_bitmap != plan.full_image or getattr(ev, "columns_present_bitmap2", plan.full_image) \
                 != plan.full_image:
-            self._check_image(ev, table)
+            check_image(table, [str(c.name) for c in ev.columns],
+                        [ev.columns_present_bitmap, getattr(ev, "columns_present_bitmap2", ev.columns_present_bitmap)])
         project, ref, out = plan.project, table.ref, self.events
         if isinstance(ev, WriteRowsEvent):
             out.extend(ChangeEvent(Op.INSERT, ref, None, project(r["values"])) for r in ev.rows)
@@ -280,18 +321,6 @@ class _Capture:
         else:
             out.extend(ChangeEvent(Op.DELETE, ref, project(r["values"]), None) for r in ev.rows)
         self.bytes += ev.event_size
-
-    @staticmethod
-    def _check_image(ev: Any, table: TableSchema) -> None:
-        """A row image without some columns (binlog_row_image MINIMAL/NOBLOB) loses data unless they are generated."""
-        generated = {c.name.lower() for c in table.columns if c.generated}
-        for bitmap in (ev.columns_present_bitmap, getattr(ev, "columns_present_bitmap2", ev.columns_present_bitmap)):
-            absent = [c.name for i, c in enumerate(ev.columns) if not bitmap[i // 8] >> (i % 8) & 1]
-            if any(str(name).lower() not in generated for name in absent):
-                raise BinlogError(
-                    f"the binlog row image of {table.ref} lacks columns {absent}: the source's binlog_row_image "
-                    "is not FULL; set binlog_row_image=FULL (globally) and restart the task with a full load"
-                )
 
     def _plan(self, ev: Any, table: TableSchema) -> _TablePlan:
         lib_cols = ev.columns  # the library's description of the table map; we patch it in place
@@ -312,9 +341,8 @@ class _Capture:
         first._opendrs_plan = plan
         return plan
 
-    def query(self, ev: Any) -> Transaction | None:
+    def query(self, schema: str, text: str, log_pos: int, ts: float) -> Transaction | None:
         """BEGIN / COMMIT / a schema statement; returns a transaction to yield, if any."""
-        text: str = ev.query
         head = text.lstrip()[:16].split(None, 1)[0].upper() if text.strip() else ""
         if head == "BEGIN":
             self.in_group = True
@@ -324,29 +352,28 @@ class _Capture:
                 return None  # ROLLBACK TO SAVEPOINT inside a transaction
             # COMMIT ends a non-transactional (MyISAM/Aria) group; a logged ROLLBACK means its
             # non-transactional changes stayed on the source, so they are replicated too.
-            return self.commit(ev.packet.log_pos, float(ev.timestamp))
+            return self.commit(log_pos, ts)
         if head not in _NOT_DDL:
             self.schema_changed = True
-        schema = ev.schema.decode("utf-8", "replace") if isinstance(ev.schema, bytes) else str(ev.schema or "")
         relevant = schema in self.databases or any(d in text.lower() for d in self.databases_lower)
         if head in _NOT_DDL or not relevant:
-            return None if self.in_group else self.commit(ev.packet.log_pos, float(ev.timestamp))
+            return None if self.in_group else self.commit(log_pos, ts)
         if head in _DML:
             raise BinlogError(
                 f"the binlog holds a statement-based change for a selected database ({text[:200]!r}); row changes "
                 "cannot be captured from it: set binlog_format=ROW globally on the source (and for every session)"
             )
         if self.in_group:  # e.g. CREATE TABLE ... SELECT: the DDL, then its rows, then the commit
-            return Transaction([], self.committed, float(ev.timestamp), text, schema or None, len(text))
-        return self.commit(ev.packet.log_pos, float(ev.timestamp), text, schema or None)
+            return Transaction([], self.committed, ts, text, schema or None, len(text))
+        return self.commit(log_pos, ts, text, schema or None)
 
-    def xa_prepare(self, ev: Any) -> Transaction | None:
-        if ev.one_phase:  # XA COMMIT ... ONE PHASE: an ordinary commit
-            return self.commit(ev.packet.log_pos, float(ev.timestamp))
+    def xa_prepare(self, one_phase: bool, log_pos: int, ts: float) -> Transaction | None:
+        if one_phase:  # XA COMMIT ... ONE PHASE: an ordinary commit
+            return self.commit(log_pos, ts)
         if self.events or self.parts_yielded:
             raise BinlogError("an XA (two-phase) transaction changed selected tables; XA PREPARE/XA COMMIT "
                               "transactions are not supported by OpenDRS capture yet")
-        return self.commit(ev.packet.log_pos, float(ev.timestamp))
+        return self.commit(log_pos, ts)
 
     def heartbeat(self) -> Transaction | None:
         if self.in_group or self.events:
@@ -355,16 +382,16 @@ class _Capture:
 
 
 def _run(reader: Any, cap: _Capture, stop: Callable[[], bool]) -> Iterator[Transaction]:
-    """Dispatch events to ``cap``. The reader runs with ``freeze_schema`` (a table map is parsed
-    once per table id, which saves a third of the decoding time), so its table map cache is
-    dropped wherever a table id could start meaning something else: at every binlog file
-    (a restarted server reuses ids) and after every schema statement."""
+    """Dispatch the library's events to ``cap``. The reader runs with ``freeze_schema`` (a table
+    map is parsed once per table id, which saves a third of the decoding time), so its table map
+    cache is dropped wherever a table id could start meaning something else: at every binlog
+    file (a restarted server reuses ids) and after every schema statement."""
     for ev in reader:
         if stop():
             return
         kind = type(ev)
         if kind in (WriteRowsEvent, UpdateRowsEvent, DeleteRowsEvent):
-            cap.rows(ev)
+            cap.lib_rows(ev)
             part = cap.part_if_full(float(ev.timestamp))
             if part is not None:
                 yield part
@@ -375,7 +402,8 @@ def _run(reader: Any, cap: _Capture, stop: Callable[[], bool]) -> Iterator[Trans
         elif kind is GtidEvent:
             cap.begin(ev.gtid, merge_mysql_gtid, standalone=True)  # MySQL: a BEGIN query opens DML groups
         elif kind is QueryEvent:
-            txn = cap.query(ev)
+            schema = ev.schema.decode("utf-8", "replace") if isinstance(ev.schema, bytes) else str(ev.schema or "")
+            txn = cap.query(schema, ev.query, ev.packet.log_pos, float(ev.timestamp))
             if cap.schema_changed:
                 reader.table_map.clear()
                 cap.schema_changed = False
@@ -384,21 +412,25 @@ def _run(reader: Any, cap: _Capture, stop: Callable[[], bool]) -> Iterator[Trans
                 if txn.ddl is not None:
                     cap.refresh_catalog()
         elif kind is RotateEvent:
-            cap.rotate(ev)
+            cap.rotate(ev.next_binlog, ev.position)
         elif kind is FormatDescriptionEvent:  # a new binlog file, maybe of a restarted server
             reader.table_map.clear()
-            if cap.in_group or cap.events:
-                cap.discard("the binlog file ended inside it; the source probably crashed while writing it")
+            cap.new_file()
         elif kind is HeartbeatLogEvent:
             beat = cap.heartbeat()
             if beat is not None:
                 yield beat
         elif kind is XAPrepareEvent:
-            txn = cap.xa_prepare(ev)
+            txn = cap.xa_prepare(ev.one_phase, ev.packet.log_pos, float(ev.timestamp))
             if txn is not None:
                 yield txn
     if not stop():
-        raise SourceConnectionLost(f"the source ended the binlog stream at {cap.committed}; reconnecting")
+        raise ended(cap)
+
+
+def ended(cap: _Capture) -> SourceConnectionLost:
+    return SourceConnectionLost(f"the source ended the binlog stream at {cap.committed} (it may be restarting); "
+                                "retrying from the last committed position")
 
 
 # --- connecting -------------------------------------------------------------------------------
@@ -479,6 +511,29 @@ def _checked_start(ep: EndpointConfig, start: MySQLPosition) -> MySQLPosition:
         conn.close()
 
 
+_READER_ENV: Final = "OPENDRS_MYSQL_BINLOG_READER"
+_fallback_logged: set[str] = set()
+
+
+def _fast_reader_fits(catalog: Catalog) -> bool:
+    """The hand-written reader (``binlog_reader``) unless the environment asks for the library or a
+    selected column has a type it cannot decode; the reason for a fallback is logged once."""
+    choice = os.environ.get(_READER_ENV, "fast").strip().lower()
+    if choice == "library":
+        return False
+    if choice not in ("", "fast"):
+        raise BinlogError(f"{_READER_ENV}={choice!r} is not a binlog reader; use 'fast' (the default) or 'library'")
+    from opendrs.engines.mysql import binlog_reader
+
+    why = binlog_reader.unsupported(catalog)
+    if why is None:
+        return True
+    if why not in _fallback_logged:
+        _fallback_logged.add(why)
+        log.warning("binlog: using python-mysql-replication instead of the fast reader: %s", why)
+    return False
+
+
 def stream(ep: EndpointConfig, start: MySQLPosition, catalog: Catalog, stop: Callable[[], bool], server_id: int,
            *, max_part_events: int = MAX_PART_EVENTS, max_part_bytes: int = MAX_PART_BYTES) -> Iterator[Transaction]:
     """Committed transactions from ``start`` on, in commit order, until ``stop()`` returns true.
@@ -495,6 +550,11 @@ def stream(ep: EndpointConfig, start: MySQLPosition, catalog: Catalog, stop: Cal
     except pymysql.MySQLError as exc:
         raise _translate(exc, ep, start) from exc
     cap = _Capture(catalog, start, max_part_events, max_part_bytes)
+    if _fast_reader_fits(catalog):
+        from opendrs.engines.mysql import binlog_reader  # imports this module: import it late
+
+        yield from binlog_reader.read(ep, cap, stop, server_id)
+        return
     reader = BinLogStreamReader(
         connection_settings=_settings(ep),
         server_id=server_id,
