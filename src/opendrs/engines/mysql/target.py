@@ -24,6 +24,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import pymysql
+import pymysql.converters
+from pymysql.constants import SERVER_STATUS
 
 from opendrs.engines.base import EndpointConfig
 from opendrs.engines.mysql import bulk
@@ -35,7 +37,6 @@ from opendrs.engines.mysql.dialect import (
     qualified_param,
     quote_ident,
     quote_param_ident,
-    replace_sql,
 )
 from opendrs.engines.mysql.schema import add_deferred_indexes, create_objects, create_structure
 from opendrs.pipeline.model import Catalog, EncodedBatch, Op, Row, TableRef, TableSchema, Transaction
@@ -48,6 +49,7 @@ CHECKPOINTS = f"`{META_DB}`.`checkpoints`"
 # DDL errors that mean "this statement was already applied" when a DDL is replayed after a crash.
 REPLAYED_DDL_ERRORS = {1007, 1050, 1051, 1054, 1060, 1061, 1068, 1091, 1146, 1008}
 DELETE_CHUNK = 500
+MAX_STATEMENT = 1 << 20  # multi-row statements of about 1 MiB, as PyMySQL's executemany makes them
 
 
 class ConflictStop(MySQLEngineError):
@@ -314,12 +316,12 @@ class MySQLTarget:
 
     def _upsert(self, cur: Any, table: TableSchema, target: TableRef, rows: Sequence[Row]) -> int:
         cols = [i for i, c in enumerate(table.columns) if not c.generated]
-        sql = replace_sql(target, table.writable)
         if len(cols) == len(table.columns):
             args: Sequence[Row] = rows
         else:
             args = [tuple(r[i] for i in cols) for r in rows]
-        cur.executemany(sql, args)
+        names = ", ".join(quote_ident(c.name) for c in table.writable)
+        _execute_rows(cur, f"REPLACE INTO {qualified(target)} ({names}) VALUES ", args)
         condition = self.filters.get(table.ref)
         if condition:
             self._drop_filtered(cur, table, target, rows, condition)
@@ -377,6 +379,42 @@ class MySQLTarget:
                     self._drop_filtered(cur, table, target, rows, condition)
             if checkpoint is not None:
                 self._put_checkpoint(cur, job_id, checkpoint[0], checkpoint[1])
+
+
+def _execute_rows(cur: Any, prefix: str, rows: Sequence[Row]) -> None:
+    """``prefix`` + multi-row VALUES, in statements of about ``MAX_STATEMENT`` bytes.
+
+    Hand-written instead of ``cursor.executemany`` because PyMySQL formats every row through
+    ``%`` and a generic escape per value, which the CDC bench profile showed as a third of apply
+    time; ints, strings and NULL -- most values -- take a direct path here, and everything else
+    goes through the connection's own escaping, so the SQL is the same.
+    """
+    conn = cur.connection
+    if conn.server_status & SERVER_STATUS.SERVER_STATUS_NO_BACKSLASH_ESCAPES:
+        def text(v: str) -> str:
+            return "'" + v.replace("'", "''") + "'"
+    else:
+        escape_string = pymysql.converters.escape_string
+
+        def text(v: str) -> str:
+            return "'" + escape_string(v) + "'"
+    escape = conn.escape
+    head = prefix.encode("utf-8")
+    parts: list[bytes] = []
+    size = 0
+    for row in rows:
+        values = []
+        for v in row:
+            kind = type(v)
+            values.append(str(v) if kind is int else text(v) if kind is str else "NULL" if v is None else escape(v))
+        line = ("(" + ",".join(values) + ")").encode("utf-8")
+        if parts and size + len(line) > MAX_STATEMENT:
+            cur.execute(head + b",".join(parts))
+            parts, size = [], 0
+        parts.append(line)
+        size += len(line) + 1
+    if parts:
+        cur.execute(head + b",".join(parts))
 
 
 def _key_batches(table: TableSchema, keys: list[Row]) -> Iterator[tuple[str, list[Any]]]:
