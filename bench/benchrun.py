@@ -19,6 +19,7 @@ from types import FrameType
 from typing import Any
 
 from common import Baseline, Result, environment, results_table, summarise, write_json
+from profiling import PySpy, find_py_spy, summarise_stacks, summary_lines
 from rich.console import Console
 from rich.status import Status
 
@@ -32,6 +33,7 @@ class BenchRun:
     title = "OpenDRS vs peers (medians; OpenDRS/peer time below 1.00x = OpenDRS faster)"
     spread = "expect run-to-run spread"
     baselines: dict[str, Baseline] = {}
+    opendrs: Any  # the ``opendrs serve`` subprocess (opendrs_driver.OpenDrsServer), set by setup()
 
     def __init__(self, args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
         self.args = args
@@ -58,6 +60,28 @@ class BenchRun:
             def update(text: str) -> None:
                 status.update(f"{title}  [dim]{time.monotonic() - began:5.0f}s  {text}[/dim]")
             yield update
+
+    @contextlib.contextmanager
+    def profiled(self, key: str, run: int) -> Iterator[None]:
+        """With ``--profile``: py-spy samples the OpenDRS server during the block; the summary joins the result."""
+        exe = find_py_spy(self.args.py_spy) if self.args.profile else None
+        if exe is None:
+            if self.args.profile and not self.notes.count("py-spy not found"):
+                self.notes.append("py-spy not found")
+                self.log("--profile: py-spy not found (pip install py-spy, then pass --py-spy PATH); not profiling")
+            yield
+            return
+        raw = self.work / f"pyspy-{key}-run{run + 1}.txt"
+        with PySpy(exe, self.opendrs.pid, raw):
+            yield
+        try:
+            summary = summarise_stacks(raw.read_text(errors="replace"))
+        except OSError as exc:
+            self.log(f"py-spy wrote no profile ({exc}); see {raw.with_suffix('.log')}")
+            return
+        self.results[key].extra.setdefault("profile", []).append(summary)
+        for line in summary_lines(summary):
+            console.print(f"[dim]{line}[/dim]")
 
     def result(self, key: str, work: str, tool: str, unit: str, units: int, *, opendrs: bool = False) -> Result:
         if key not in self.results:

@@ -27,13 +27,13 @@ import argparse
 import contextlib
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pymysql
 import pymysql.err
-from benchrun import BenchRun, console
+from benchrun import BenchRun
 from benchrun import main as run_main
 from common import Baseline, BenchError, Skipped
 from mysql_data import (
@@ -49,7 +49,6 @@ from mysql_data import (
 from mysql_env import BenchMariaDB, checksums, drop_database, master_position, settle, verify_equal
 from mysql_peers import mydumper_copy, mysqldump_copy, outfile_copy, replica_catch_up, stop_replica
 from opendrs_driver import OpenDrsServer, full_load, incremental
-from profiling import PySpy, find_py_spy, summarise_stacks, summary_lines
 
 BENCH_DIR = Path(__file__).resolve().parent
 FULL = "MariaDB full copy"
@@ -121,28 +120,6 @@ class Bench(BenchRun):
         srv.start()
         self.log(f"{name}: MariaDB on port {srv.port} (buffer pool {buffer_pool}, data {srv.tmpdir})")
         return srv
-
-    @contextlib.contextmanager
-    def profiled(self, key: str, run: int) -> Iterator[None]:
-        """With ``--profile``: py-spy samples the OpenDRS server during the block; the summary joins the result."""
-        exe = find_py_spy(self.args.py_spy) if self.args.profile else None
-        if exe is None:
-            if self.args.profile and not self.notes.count("py-spy not found"):
-                self.notes.append("py-spy not found")
-                self.log("--profile: py-spy not found (pip install py-spy, then pass --py-spy PATH); not profiling")
-            yield
-            return
-        raw = self.work / f"pyspy-{key}-run{run + 1}.txt"
-        with PySpy(exe, self.opendrs.pid, raw):
-            yield
-        try:
-            summary = summarise_stacks(raw.read_text(errors="replace"))
-        except OSError as exc:
-            self.log(f"py-spy wrote no profile ({exc}); see {raw.with_suffix('.log')}")
-            return
-        self.results[key].extra.setdefault("profile", []).append(summary)
-        for line in summary_lines(summary):
-            console.print(f"[dim]{line}[/dim]")
 
     # --- setup ---------------------------------------------------------------------------------
     def setup(self) -> None:

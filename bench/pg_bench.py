@@ -92,6 +92,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--pg-dump-compress", default=None,
                    help="pg_dump --compress value (e.g. 0 for none); default: pg_dump's own (gzip)")
     p.add_argument("--timeout", type=float, default=3600, help="seconds any one measured step may take")
+    p.add_argument("--profile", action="store_true", help="sample OpenDRS with py-spy during its runs")
+    p.add_argument("--py-spy", default=None, help="path of the py-spy binary (default: from PATH)")
     p.add_argument("--seed", type=int, default=20261123)
     p.add_argument("--workdir", type=Path, default=None, help="where dumps and TSV files go (default: a temp dir)")
     p.add_argument("--keep", action="store_true", help="keep the work dir and the servers' data dirs")
@@ -218,8 +220,9 @@ class Bench(BenchRun):
         a = self.args
         logs = self.work / "logs"
         if tool == "opendrs":
-            return full_load(self.opendrs, self.source, self.target, FULL_DB, parallel_tables=a.parallel_tables,
-                             timeout=a.timeout, on_poll=update)
+            with self.profiled(tool, len(self.results[tool].seconds)):
+                return full_load(self.opendrs, self.source, self.target, FULL_DB, parallel_tables=a.parallel_tables,
+                                 timeout=a.timeout, on_poll=update)
         began = time.monotonic()
         update("running")
         info: dict[str, Any]
@@ -288,7 +291,8 @@ class Bench(BenchRun):
 
                     if tool == "opendrs-cdc":
                         assert armed is not None
-                        seconds, peak, lag = armed.catch_up(caught_up, timeout=a.timeout, on_poll=update)
+                        with self.profiled(tool, 0):
+                            seconds, peak, lag = armed.catch_up(caught_up, timeout=a.timeout, on_poll=update)
                     else:
                         seconds, lag = subscription_catch_up(self.source, self.target, CDC_DB, NATIVE_DB,
                                                              publication=NATIVE_PUB, slot=NATIVE_SLOT,
