@@ -23,12 +23,12 @@ import pytest
 
 from harness import MariaDBServer
 from opendrs.engines.base import EndpointConfig
-from opendrs.engines.mysql.binlog import (
+from opendrs.engines.mysql.binlog import stream
+from opendrs.engines.mysql.capture import (
     BinlogPurged,
     BinlogSchemaMismatch,
     SourceConnectionLost,
     TransactionPart,
-    stream,
 )
 from opendrs.engines.mysql.position import BinlogError, MySQLPosition, current_position
 from opendrs.pipeline.model import Catalog, Column, ObjectDDL, Op, TableRef, TableSchema, Transaction

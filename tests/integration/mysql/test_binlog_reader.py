@@ -29,7 +29,8 @@ from test_binlog import (
 
 from harness import MariaDBServer
 from opendrs.engines.mysql import binlog_reader
-from opendrs.engines.mysql.binlog import TransactionPart, stream
+from opendrs.engines.mysql.binlog import stream
+from opendrs.engines.mysql.capture import TransactionPart
 from opendrs.engines.mysql.position import MySQLPosition, current_position
 from opendrs.pipeline.model import Catalog, Op, Row, Transaction
 

@@ -14,7 +14,6 @@ from decimal import Decimal
 
 import pytest
 
-from opendrs.engines.mysql.binlog import full_image
 from opendrs.engines.mysql.binlog_reader import (
     bit_set,
     decimal_decoder,
@@ -23,6 +22,7 @@ from opendrs.engines.mysql.binlog_reader import (
     packed_int,
     parse_table_map,
 )
+from opendrs.engines.mysql.capture import full_image
 from opendrs.engines.mysql.position import BinlogError
 from opendrs.engines.mysql.values import _datetime2, _time2, _timestamp2
 

@@ -11,7 +11,7 @@ every other one after reading its header.
 Rows: for every table map of a selected table we compile, once, a Python function that decodes
 one row image straight into the catalog's column order (``exec`` of generated source: one
 straight-line block per column, no per-value dispatch). The column mapping and the value
-conversions are the ones the library path uses (``binlog.map_columns`` and
+conversions are the ones the library path uses (``capture.map_columns`` and
 ``values.column_decoder``: temporal, ENUM, SET and BIT values go through the same converters,
 fed the little-endian integer of their bytes), so both readers yield identical transactions
 -- ``tests/integration/mysql/test_binlog_reader.py`` checks that against a real server. A
@@ -19,8 +19,8 @@ table map whose bytes repeat for the same table id (every transaction repeats it
 parsed again.
 
 Everything about transactions (grouping, parts, positions, GTIDs, DDL, heartbeats) is
-``binlog._Capture``'s; this module only turns packets into its calls. The connection is one
-PyMySQL connection, never silently re-opened: a lost connection or a read timeout raises
+``capture.TransactionAssembler``'s; this module only turns packets into its calls. The connection
+is one PyMySQL connection, never silently re-opened: a lost connection or a read timeout raises
 ``SourceConnectionLost`` and the pipeline resumes from its last committed position.
 """
 
@@ -37,18 +37,18 @@ import pymysql  # type: ignore[import-untyped,unused-ignore]
 from pymysql.constants import COMMAND  # type: ignore[import-untyped,unused-ignore]
 
 from opendrs.engines.base import EndpointConfig
-from opendrs.engines.mysql.binlog import (
+from opendrs.engines.mysql.capture import (
     HEARTBEAT_S,
     READ_TIMEOUT_S,
+    BinlogColumn,
     SourceConnectionLost,
-    _BinlogColumn,
-    _Capture,
-    _settings,
-    _translate,
+    TransactionAssembler,
     check_image,
+    connection_settings,
     ended,
     full_image,
     map_columns,
+    translate_error,
 )
 from opendrs.engines.mysql.position import BinlogError, merge_mariadb_gtid, merge_mysql_gtid
 from opendrs.engines.mysql.values import RAW, ColumnDecoder
@@ -204,8 +204,8 @@ class _TableMap:
     raw: bytes
     schema: str
     name: str
-    columns: list[_BinlogColumn]
-    key: tuple[str, str] = ("", "")  # (schema, name), as ``_Capture.tables`` is keyed
+    columns: list[BinlogColumn]
+    key: tuple[str, str] = ("", "")  # (schema, name), as ``TransactionAssembler.tables`` is keyed
     table: TableSchema | None = None  # the catalog table the decoders were built for
     names: list[str] = field(default_factory=list)  # catalog names in binlog order
     full: bytes = b""
@@ -271,7 +271,7 @@ def parse_table_map(body: bytes) -> tuple[int, _TableMap]:
                 names[i] = body[at : at + n].decode("utf-8")
                 at, i = at + n, i + 1
         pos += length
-    columns = [_BinlogColumn(t, n, m) for (t, m), n in zip(specs, names, strict=True)]
+    columns = [BinlogColumn(t, n, m) for (t, m), n in zip(specs, names, strict=True)]
     return table_id, _TableMap(body, schema, name, columns, (schema, name))
 
 
@@ -294,7 +294,7 @@ def _length_prefix(width: int) -> str:
     return f"n = int.from_bytes(d[p:p + {width}], 'little'); p += {width}"
 
 
-def _column_source(col: _BinlogColumn, dec: ColumnDecoder, var: str, k: int, ns: dict[str, Any]) -> list[str]:
+def _column_source(col: BinlogColumn, dec: ColumnDecoder, var: str, k: int, ns: dict[str, Any]) -> list[str]:
     """Statements that read column ``k`` at ``d[p:]`` into ``var`` (its SELECT value) and advance ``p``."""
     t, meta, patch = col.type, col.meta, dec.patch
     conv = f"_c{k}"
@@ -439,10 +439,10 @@ class _Packets:
         return pymysql.err.OperationalError(2013, f"Lost connection to the server during the binlog stream ({why})")
 
 
-def _connect(ep: EndpointConfig, cap: _Capture, server_id: int) -> tuple[Any, bool]:
+def _connect(ep: EndpointConfig, cap: TransactionAssembler, server_id: int) -> tuple[Any, bool]:
     """A connection registered as replica ``server_id`` and streaming from ``cap.committed``;
     and whether events carry a CRC32 trailer."""
-    conn: Any = pymysql.connect(**_settings(ep))
+    conn: Any = pymysql.connect(**connection_settings(ep))
     try:
         with conn.cursor() as cur:
             cur.execute("SELECT @@GLOBAL.binlog_checksum")
@@ -462,22 +462,23 @@ def _connect(ep: EndpointConfig, cap: _Capture, server_id: int) -> tuple[Any, bo
     return conn, checksum
 
 
-def read(ep: EndpointConfig, cap: _Capture, stop: Callable[[], bool], server_id: int) -> Iterator[Transaction]:
+def read(ep: EndpointConfig, cap: TransactionAssembler, stop: Callable[[], bool],
+         server_id: int) -> Iterator[Transaction]:
     """Transactions from ``cap.committed`` on until ``stop()``; see ``binlog.stream``."""
     try:
         conn, checksum = _connect(ep, cap, server_id)
     except pymysql.MySQLError as exc:
-        raise _translate(exc, ep, cap.committed) from exc
+        raise translate_error(exc, ep, cap.committed) from exc
     packets = _Packets(conn)
     try:
         yield from _events(packets, cap, stop, 4 if checksum else 0)
     except pymysql.MySQLError as exc:
-        raise _translate(exc, ep, cap.committed) from exc
+        raise translate_error(exc, ep, cap.committed) from exc
     finally:
         conn.close()
 
 
-def _events(packets: _Packets, cap: _Capture, stop: Callable[[], bool], crc: int) -> Iterator[Transaction]:
+def _events(packets: _Packets, cap: TransactionAssembler, stop: Callable[[], bool], crc: int) -> Iterator[Transaction]:
     """Dispatch events to ``cap`` (the same calls, in the same order, as ``binlog._run``)."""
     header = _HEADER.unpack_from
     maps: dict[int, _TableMap] = {}
@@ -573,7 +574,7 @@ def _events(packets: _Packets, cap: _Capture, stop: Callable[[], bool], crc: int
                 yield part
 
 
-def _rows(data: bytes, pos: int, end: int, op: Op, version: int, maps: dict[int, _TableMap], cap: _Capture,
+def _rows(data: bytes, pos: int, end: int, op: Op, version: int, maps: dict[int, _TableMap], cap: TransactionAssembler,
           *, compressed: bool = False) -> None:
     """Decode one WRITE/UPDATE/DELETE_ROWS event of a selected table into ``cap``."""
     nbytes = end - pos
@@ -628,7 +629,7 @@ def _rows(data: bytes, pos: int, end: int, op: Op, version: int, maps: dict[int,
     cap.bytes += nbytes
 
 
-def _refuse_partial(data: bytes, maps: dict[int, _TableMap], cap: _Capture) -> None:
+def _refuse_partial(data: bytes, maps: dict[int, _TableMap], cap: TransactionAssembler) -> None:
     tmap = maps.get(int.from_bytes(data[_BODY : _BODY + 6], "little"))
     if tmap is not None and tmap.key in cap.tables:
         raise BinlogError(f"the binlog holds a partial JSON update of {tmap.schema}.{tmap.name}, which lacks the full "
