@@ -105,6 +105,21 @@ class TargetEngine(Protocol):
 
 
 @runtime_checkable
+class PlanningTarget(Protocol):
+    """Optional: a target whose CDC apply splits into a plan and its write.
+
+    ``plan`` coalesces a batch without touching the target; ``apply_plan`` writes it with the
+    checkpoint in one transaction, as ``apply`` does. The pipeline plans batch N+1 while the
+    writer thread commits batch N.
+    """
+
+    def plan(self, txns: Sequence[Transaction], catalog: Catalog, selection: Selection) -> Any: ...
+
+    def apply_plan(self, job_id: str, plan: Any, checkpoint: dict[str, Any],
+                   conflict_policy: str = "overwrite") -> None: ...
+
+
+@runtime_checkable
 class BulkSource(Protocol):
     """Optional: a source that can serialise full-load rows in a bulk format (see ``EncodedBatch``)."""
 

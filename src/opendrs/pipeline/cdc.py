@@ -4,6 +4,10 @@ A capture thread reads committed source transactions into a bounded queue (back-
 a slow target slows capture down instead of filling memory). The apply loop drains it into
 batches (by change count, bytes and time, cut at every DDL) and hands each batch to the
 target, which commits the rows and the position of the batch's last transaction together.
+Writes are double-buffered: one writer thread commits batch N while the apply loop gathers
+and plans (coalesces per key) batch N+1 — the bench showed the apply loop waiting on the
+target for 60 % of its time with the two done one after the other. Batches still commit one
+at a time and in order, so the checkpoint of each covers exactly what is committed.
 Lag is measured, not estimated: now minus the source commit time of the last applied
 transaction, and zero when everything captured has been applied and the source is idle.
 """
@@ -14,11 +18,12 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from opendrs.engines.contracts import SourceEngine, TargetEngine
+from opendrs.engines.contracts import PlanningTarget, SourceEngine, TargetEngine
 from opendrs.pipeline.model import Catalog, Position, TableRef, Transaction
 from opendrs.pipeline.selection import Selection
 from opendrs.pipeline.throttle import Throttle
@@ -94,6 +99,9 @@ class Cdc:
         self._ddl_applied = threading.Event()
         self._queued_changes = 0
         self._room = threading.Condition()
+        self._writer: ThreadPoolExecutor | None = None
+        # The write in flight and what to account once it has committed: (last txn, changes, bytes, txns).
+        self._pending: tuple[Future[None], tuple[Transaction, int, int, int]] | None = None
 
     # --- capture --------------------------------------------------------------------------------
     def _capture(self) -> None:
@@ -164,31 +172,57 @@ class Cdc:
         return {"position": last.position.to_dict(), "commit_ts": last.commit_ts}
 
     def _apply(self, batch: list[Transaction]) -> None:
+        """Plan ``batch`` here, wait for the previous write, then hand this one to the writer thread."""
         if not batch:
             return
         dml = [self._filter(t) for t in batch if t.ddl is None]
         last = batch[-1]
+        parts: list[tuple[list[Transaction], Transaction, str]] = []  # (txns, checkpoint's txn, conflict policy)
         if self.conflict_policy == "overwrite" or self.loaded is None:
-            self.target.apply(self.job_id, dml, self.catalog, self.selection, self._checkpoint(last),
-                              conflict_policy=self.conflict_policy)
+            parts.append((dml, last, self.conflict_policy))
         else:
             loaded = self.loaded
             # Positions grow along the batch, so the replayed part is a prefix.
             replay = [t for t in dml if self.source.compare_positions(t.position, loaded) <= 0]
             rest = dml[len(replay):]
             if replay:
-                self.target.apply(self.job_id, replay, self.catalog, self.selection, self._checkpoint(replay[-1]))
+                parts.append((replay, replay[-1], "overwrite"))
             if rest or not replay:
-                self.target.apply(self.job_id, rest, self.catalog, self.selection, self._checkpoint(last),
-                                  conflict_policy=self.conflict_policy)
+                parts.append((rest, last, self.conflict_policy))
             if rest:
                 self.loaded = None  # past the load: the policy applies from now on
+        target = self.target
+        plans = [target.plan(txns, self.catalog, self.selection) if isinstance(target, PlanningTarget) else None
+                 for txns, _, _ in parts]
         changes = sum(len(t.events) for t in dml)
         nbytes = sum(t.bytes for t in dml)
-        self._account(last, changes, nbytes, len(dml))
+        self._drain()
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"apply-{self.job_id[:6]}")
+        future = self._writer.submit(self._write, parts, plans)
+        self._pending = (future, (last, changes, nbytes, len(dml)))
+
+    def _write(self, parts: Sequence[tuple[list[Transaction], Transaction, str]], plans: Sequence[Any]) -> None:
+        for (txns, upto, policy), plan in zip(parts, plans, strict=True):
+            if plan is not None:
+                assert isinstance(self.target, PlanningTarget)
+                self.target.apply_plan(self.job_id, plan, self._checkpoint(upto), conflict_policy=policy)
+            else:
+                self.target.apply(self.job_id, txns, self.catalog, self.selection, self._checkpoint(upto),
+                                  conflict_policy=policy)
+
+    def _drain(self) -> None:
+        """Wait for the write in flight (raising its error) and account it: only committed work is reported."""
+        if self._pending is None:
+            return
+        future, done = self._pending
+        self._pending = None
+        future.result()
+        self._account(*done)
 
     def _apply_ddl(self, txn: Transaction, refresh: Callable[[], None]) -> None:
         assert txn.ddl is not None
+        self._drain()  # the DDL and the catalog refresh come after every row before them
         if self.ddl_enabled and self._ddl_selected(txn):
             self.target.apply_ddl(self.job_id, txn.ddl, txn.ddl_schema, self.selection, self._checkpoint(txn))
             refresh()
@@ -246,9 +280,11 @@ class Cdc:
                         break
                     if item is _END:
                         self._apply(batch)
+                        self._drain()
                         return
                     if isinstance(item, BaseException):
                         self._apply(batch)
+                        self._drain()
                         raise item
                     txn: Transaction = item
                     with self._room:
@@ -263,6 +299,8 @@ class Cdc:
                     changes += len(txn.events)
                     nbytes += txn.bytes
                 self._apply(batch)
+                if idle:
+                    self._drain()  # nothing more right now: finish the write so acks and stats are current
                 self._measure_delay(idle)
                 now = time.monotonic()
                 if now - last_report >= self.settings.report_seconds:
@@ -272,4 +310,16 @@ class Cdc:
                     return
         finally:
             self._stop_capture.set()
+            self._finish_writer()
             thread.join(timeout=10)
+
+    def _finish_writer(self) -> None:
+        """On the way out: the write in flight completes (it holds the target connection) before we return."""
+        try:
+            self._drain()
+        except Exception:  # noqa: BLE001 - the error being raised already says why the task ends
+            log.warning("a batch write failed while the apply loop was ending", exc_info=True)
+        finally:
+            if self._writer is not None:
+                self._writer.shutdown(wait=True)
+                self._writer = None

@@ -201,8 +201,17 @@ class MySQLTarget:
         "ignore" keeps the target's data where a change does not fit it (an insert of a row
         that exists, an update or delete of one that does not); "stop" fails the task there.
         """
+        self.apply_plan(job_id, self.plan(txns, catalog, selection), checkpoint, conflict_policy)
+
+    def plan(self, txns: Sequence[Transaction], catalog: Catalog, selection: Selection) -> _Plan:
+        """The batch coalesced per key, without touching the target (see ``PlanningTarget``)."""
+        return _Plan(txns, catalog, selection)
+
+    def apply_plan(self, job_id: str, plan: Any, checkpoint: dict[str, Any],
+                   conflict_policy: str = "overwrite") -> None:
+        assert isinstance(plan, _Plan)
         with self._transaction() as cur:
-            self._apply_dml(cur, txns, catalog, selection, conflict_policy)
+            self._write_plan(cur, plan, conflict_policy)
             self._put_checkpoint(cur, job_id, "cdc", checkpoint)
 
     def apply_ddl(self, job_id: str, ddl: str, schema: str | None, selection: Selection,
@@ -239,54 +248,19 @@ class MySQLTarget:
             self._rollback()
             raise
 
-    def _apply_dml(self, cur: Any, txns: Sequence[Transaction], catalog: Catalog, selection: Selection,
-                   conflict_policy: str = "overwrite") -> None:
-        # table -> key -> final row image (None = deleted). Keyless tables keep their events in order.
-        final: dict[TableRef, dict[Row, Row | None]] = {}
-        # table -> key -> whether the first change of the batch expected the row to exist already
-        expected: dict[TableRef, dict[Row, bool]] = {}
-        keyless: dict[TableRef, list[tuple[Op, Row | None, Row | None]]] = {}
-        schemas: dict[TableRef, TableSchema] = {}
-        for txn in txns:
-            for ev in txn.events:
-                schema = schemas.get(ev.table) or catalog.table(ev.table)
-                if schema is None:
-                    continue  # not selected (filtered at capture, but DDL may have renamed things)
-                schemas[ev.table] = schema
-                idx = schema.key_indexes
-                if not idx:
-                    keyless.setdefault(ev.table, []).append((ev.op, ev.before, ev.after))
-                    continue
-                per_key = final.setdefault(ev.table, {})
-                first = expected.setdefault(ev.table, {})
-                image = ev.after if ev.op is Op.INSERT else ev.before
-                if image is not None:
-                    first.setdefault(tuple(image[i] for i in idx), ev.op is not Op.INSERT)
-                if ev.op is Op.UPDATE and ev.after is not None:
-                    first.setdefault(tuple(ev.after[i] for i in idx), False)
-                if ev.op is Op.INSERT and ev.after is not None:
-                    per_key[tuple(ev.after[i] for i in idx)] = ev.after
-                elif ev.op is Op.DELETE and ev.before is not None:
-                    per_key[tuple(ev.before[i] for i in idx)] = None
-                elif ev.op is Op.UPDATE and ev.after is not None:
-                    if ev.before is not None:
-                        old = tuple(ev.before[i] for i in idx)
-                        new = tuple(ev.after[i] for i in idx)
-                        if old != new:
-                            per_key[old] = None
-                    per_key[tuple(ev.after[i] for i in idx)] = ev.after
-        for ref, rows in final.items():
-            schema = schemas[ref]
-            target = selection.target(ref)
+    def _write_plan(self, cur: Any, plan: _Plan, conflict_policy: str) -> None:
+        for ref, rows in plan.final.items():
+            schema = plan.schemas[ref]
+            target = plan.selection.target(ref)
             if conflict_policy != "overwrite":
-                rows = self._resolve_conflicts(cur, schema, target, rows, expected[ref], conflict_policy)
+                rows = self._resolve_conflicts(cur, schema, target, rows, plan.expected[ref], conflict_policy)
             deleted = [k for k, v in rows.items() if v is None]
             upserts = [v for v in rows.values() if v is not None]
             self._delete_keys(cur, schema, target, deleted)
             if upserts:
                 self._upsert(cur, schema, target, upserts)
-        for ref, events in keyless.items():
-            self._apply_keyless(cur, schemas[ref], selection.target(ref), events)
+        for ref, events in plan.keyless.items():
+            self._apply_keyless(cur, plan.schemas[ref], plan.selection.target(ref), events)
 
     def _resolve_conflicts(self, cur: Any, table: TableSchema, target: TableRef, rows: dict[Row, Row | None],
                            expected: dict[Row, bool], policy: str) -> dict[Row, Row | None]:
@@ -415,6 +389,58 @@ def _execute_rows(cur: Any, prefix: str, rows: Sequence[Row]) -> None:
         size += len(line) + 1
     if parts:
         cur.execute(head + b",".join(parts))
+
+
+class _Plan:
+    """A run of transactions coalesced to the final row image per key (None = deleted); pure Python.
+
+    Keyless tables keep their events in order. ``expected`` records, per key, whether the batch's
+    first change expected the row to exist already (what conflict policies check).
+    """
+
+    def __init__(self, txns: Sequence[Transaction], catalog: Catalog, selection: Selection) -> None:
+        self.selection = selection
+        self.final: dict[TableRef, dict[Row, Row | None]] = {}
+        self.expected: dict[TableRef, dict[Row, bool]] = {}
+        self.keyless: dict[TableRef, list[tuple[Op, Row | None, Row | None]]] = {}
+        self.schemas: dict[TableRef, TableSchema] = {}
+        last_ref: TableRef | None = None
+        for txn in txns:
+            for op, ref, before, after in txn.events:
+                if ref is not last_ref:  # runs of one table: look its schema and dicts up once per run
+                    last_ref = ref
+                    schema = self.schemas.get(ref) or catalog.table(ref)
+                    if schema is None:
+                        continue  # not selected (filtered at capture, but DDL may have renamed things)
+                    self.schemas[ref] = schema
+                    idx = schema.key_indexes
+                    one = idx[0] if len(idx) == 1 else -1
+                    per_key = self.final.setdefault(ref, {}) if idx else {}
+                    first = self.expected.setdefault(ref, {}) if idx else {}
+                elif ref not in self.schemas:
+                    continue
+                if not idx:
+                    self.keyless.setdefault(ref, []).append((op, before, after))
+                    continue
+                if op is Op.INSERT:
+                    if after is not None:
+                        key = (after[one],) if one >= 0 else tuple(after[i] for i in idx)
+                        first.setdefault(key, False)
+                        per_key[key] = after
+                elif op is Op.DELETE:
+                    if before is not None:
+                        key = (before[one],) if one >= 0 else tuple(before[i] for i in idx)
+                        first.setdefault(key, True)
+                        per_key[key] = None
+                elif op is Op.UPDATE and after is not None:
+                    new = (after[one],) if one >= 0 else tuple(after[i] for i in idx)
+                    if before is not None:
+                        old = (before[one],) if one >= 0 else tuple(before[i] for i in idx)
+                        first.setdefault(old, True)
+                        if old != new:
+                            per_key[old] = None
+                    first.setdefault(new, False)
+                    per_key[new] = after
 
 
 def _key_batches(table: TableSchema, keys: list[Row]) -> Iterator[tuple[str, list[Any]]]:

@@ -45,7 +45,6 @@ STAGE_ABOVE: Final = 200
 _NO_EQUALITY: Final = frozenset({"json", "xml", "point", "line", "lseg", "box", "path", "polygon", "circle",
                                  "_json", "_xml", "_point", "_line", "_lseg", "_box", "_path", "_polygon",
                                  "_circle"})
-_OP_TRUNCATE: Final = "T"
 # Full-load commits do not wait for the WAL flush: a target crash can only lose a suffix of whole
 # transactions, each carrying its own checkpoint, so the load resumes from an older checkpoint and
 # re-reads those rows from the source. (CDC commits stay synchronous: once a batch is acknowledged,
@@ -371,23 +370,29 @@ class PostgresTarget:
                         [tuple(r[i] for i in idx) for r in rows])
 
     def _copy(self, cur: psycopg.Cursor[Any], table: TableSchema, target: TableRef, rows: Sequence[Row],
-              into: sql.Composable | None = None) -> int:
+              into: sql.Composable | None = None, count: bool = True) -> int:
+        """COPY ``rows``; returns their text bytes when ``count`` (CDC apply does not report them)."""
         idx = [i for i, c in enumerate(table.columns) if not c.generated]
         cols = sql.SQL(", ").join(sql.Identifier(table.columns[i].name) for i in idx)
         written = 0
         full = len(idx) == len(table.columns)
         with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(into or _ident(target), cols)) as copy:
+            if full and not count:
+                for row in rows:
+                    copy.write_row(row)
+                return 0
             for row in rows:
                 values = row if full else tuple(row[i] for i in idx)
                 copy.write_row(values)
-                written += _text_len(values)
+                if count:
+                    written += _text_len(values)
         return written
 
     def _stage_upsert(self, cur: psycopg.Cursor[Any], table: TableSchema, target: TableRef,
-                      rows: Sequence[Row]) -> int:
+                      rows: Sequence[Row], count: bool = True) -> int:
         """COPY into a temporary table shaped like the target, then one INSERT .. ON CONFLICT."""
         stage = self._create_stage(cur, table, target)
-        written = self._copy(cur, table, target, rows, into=stage)
+        written = self._copy(cur, table, target, rows, into=stage, count=count)
         self._merge_stage(cur, table, target, stage)
         return written
 
@@ -424,8 +429,17 @@ class PostgresTarget:
         "ignore" keeps the target's row where a change does not fit it (an insert of a row
         that exists, an update or delete of one that does not); "stop" fails the task there.
         """
+        self.apply_plan(job_id, self.plan(txns, catalog, selection), checkpoint, conflict_policy)
+
+    def plan(self, txns: Sequence[Transaction], catalog: Catalog, selection: Selection) -> _Batch:
+        """The batch coalesced per key, without touching the target (see ``PlanningTarget``)."""
+        return _Batch(self, catalog, selection).run(txns)
+
+    def apply_plan(self, job_id: str, plan: Any, checkpoint: dict[str, Any],
+                   conflict_policy: str = "overwrite") -> None:
+        assert isinstance(plan, _Batch)
         with self._transaction() as cur:
-            _Batch(self, cur, catalog, selection, conflict_policy).run(txns)
+            plan.write(cur, conflict_policy)
             self._put_checkpoint(cur, job_id, "cdc", checkpoint)
 
     def apply_ddl(self, job_id: str, ddl: str, schema: str | None, selection: Selection,
@@ -494,57 +508,90 @@ def _not_valid(body: str) -> str:
 _State = tuple[str, Row] | None
 
 
-class _Batch:
-    """Coalesces a run of transactions per key and writes the result; flushes before order-sensitive steps."""
+class _Segment:
+    """Changes coalesced per key up to an order-sensitive step (a TRUNCATE, a key change with unchanged TOAST)."""
 
-    def __init__(self, target: PostgresTarget, cur: psycopg.Cursor[Any], catalog: Catalog, selection: Selection,
-                 policy: str) -> None:
-        self.t = target
-        self.cur = cur
-        self.catalog = catalog
-        self.selection = selection
-        self.policy = policy
-        self.schemas: dict[TableRef, TableSchema] = {}
+    __slots__ = ("final", "expected", "keyless")
+
+    def __init__(self) -> None:
         self.final: dict[TableRef, dict[Row, _State]] = {}
         self.expected: dict[TableRef, dict[Row, bool]] = {}  # key -> the first change expected the row to exist
         self.keyless: dict[TableRef, list[tuple[str, Row | None, Row | None]]] = {}
 
-    def run(self, txns: Sequence[Transaction]) -> None:
+    def __bool__(self) -> bool:
+        return bool(self.final or self.keyless)
+
+
+class _Batch:
+    """A run of transactions coalesced per key (``run``: pure Python), then written (``write``).
+
+    The plan is a list of steps: segments of coalesced rows, each followed by the order-sensitive
+    statement that cut it. Planning needs no connection, so the pipeline plans the next batch
+    while this one is written.
+    """
+
+    def __init__(self, target: PostgresTarget, catalog: Catalog, selection: Selection) -> None:
+        self.t = target
+        self.catalog = catalog
+        self.selection = selection
+        self.schemas: dict[TableRef, TableSchema] = {}
+        self.steps: list[tuple[str, Any]] = []
+        self.segment = _Segment()
+        self.cur: psycopg.Cursor[Any] | None = None
+        self.policy = "overwrite"
+
+    def run(self, txns: Sequence[Transaction]) -> _Batch:
+        schemas = self.schemas
+        last_ref: TableRef | None = None
+        last_schema: TableSchema | None = None
         for txn in txns:
-            for ev in txn.events:
-                schema_ = self.schemas.get(ev.table) or self.catalog.table(ev.table)
-                if schema_ is None:
+            for op, ref, before, after in txn.events:
+                if ref is not last_ref:  # one table per run of events: skip hashing the TableRef each time
+                    last_schema = schemas.get(ref) or self.catalog.table(ref)
+                    last_ref = ref
+                    if last_schema is not None:
+                        schemas[ref] = last_schema
+                if last_schema is None:
                     continue
-                self.schemas[ev.table] = schema_
-                op = str(ev.op)
-                if op == _OP_TRUNCATE:
-                    self.flush()
-                    self.cur.execute(sql.SQL("TRUNCATE {}").format(_ident(self.selection.target(ev.table))))
+                if op is Op.TRUNCATE:
+                    self._cut(("truncate", ref))
                     continue
-                if not schema_.key:
-                    self.keyless.setdefault(ev.table, []).append((op, ev.before, ev.after))
+                if not last_schema.key:
+                    self.segment.keyless.setdefault(ref, []).append((op, before, after))
                     continue
-                self._keyed(schema_, op, ev.before, ev.after)
-        self.flush()
+                self._keyed(last_schema, op, before, after)
+        self._cut(None)
+        return self
+
+    def _cut(self, step: tuple[str, Any] | None) -> None:
+        if self.segment:
+            self.steps.append(("rows", self.segment))
+            self.segment = _Segment()
+        if step is not None:
+            self.steps.append(step)
 
     def _keyed(self, table: TableSchema, op: str, before: Row | None, after: Row | None) -> None:
         idx = table.key_indexes
-        per_key = self.final.setdefault(table.ref, {})
-        first = self.expected.setdefault(table.ref, {})
-        if op == Op.INSERT and after is not None:
-            key = tuple(after[i] for i in idx)
+        seg = self.segment
+        per_key = seg.final.get(table.ref)
+        if per_key is None:
+            per_key = seg.final[table.ref] = {}
+            seg.expected[table.ref] = {}
+        first = seg.expected[table.ref]
+        if op is Op.INSERT and after is not None:
+            key = (after[idx[0]],) if len(idx) == 1 else tuple(after[i] for i in idx)
             first.setdefault(key, False)
             # "partial": written in the stream before a column the catalog already has was added (DDL capture)
             per_key[key] = ("partial" if UNCHANGED_TOAST in after else "row", after)
-        elif op == Op.DELETE and before is not None:
-            key = tuple(before[i] for i in idx)
+        elif op is Op.DELETE and before is not None:
+            key = (before[idx[0]],) if len(idx) == 1 else tuple(before[i] for i in idx)
             first.setdefault(key, True)
             per_key[key] = None
-        elif op == Op.UPDATE and after is not None:
-            new = tuple(after[i] for i in idx)
-            old = tuple(before[i] for i in idx) if before is not None else new
+        elif op is Op.UPDATE and after is not None:
+            new = (after[idx[0]],) if len(idx) == 1 else tuple(after[i] for i in idx)
+            old = new if before is None else (before[idx[0]],) if len(idx) == 1 else tuple(before[i] for i in idx)
             first.setdefault(old, True)
-            toast = any(v is UNCHANGED_TOAST for v in after)
+            toast = UNCHANGED_TOAST in after
             if old != new:
                 first.setdefault(new, False)
                 if toast:
@@ -553,10 +600,7 @@ class _Batch:
                         after = _merge(prior[1], after)
                     else:
                         # The unchanged values live in the target row under the old key: move it in place.
-                        self.flush()
-                        target = self.selection.target(table.ref)
-                        self._update(table, target, old, after, move=True)
-                        self.t._drop_filtered(self.cur, table, target, [_key_row(table, new)])
+                        self._cut(("move", (table, old, after, new)))
                         return
                 per_key[old] = None
                 per_key[new] = ("row", after)
@@ -572,12 +616,34 @@ class _Batch:
                 per_key[new] = ("patch", after)
 
     # --- writing --------------------------------------------------------------------------------
-    def flush(self) -> None:
-        for ref, rows in self.final.items():
+    def write(self, cur: psycopg.Cursor[Any], policy: str) -> None:
+        self.cur, self.policy = cur, policy
+        try:
+            for kind, step in self.steps:
+                if kind == "rows":
+                    self._flush(step)
+                elif kind == "truncate":
+                    cur.execute(sql.SQL("TRUNCATE {}").format(_ident(self.selection.target(step))))
+                else:
+                    table, old, after, new = step
+                    target = self.selection.target(table.ref)
+                    self._update(table, target, old, after, move=True)
+                    self.t._drop_filtered(cur, table, target, [_key_row(table, new)])
+        finally:
+            self.cur = None
+
+    @property
+    def _cursor(self) -> psycopg.Cursor[Any]:
+        assert self.cur is not None, "a plan writes only inside write()"
+        return self.cur
+
+    def _flush(self, seg: _Segment) -> None:
+        cur = self._cursor
+        for ref, rows in seg.final.items():
             table = self.schemas[ref]
             target = self.selection.target(ref)
             if self.policy != "overwrite":
-                rows = self._resolve_conflicts(table, target, rows, self.expected.get(ref, {}))
+                rows = self._resolve_conflicts(table, target, rows, seg.expected.get(ref, {}))
             deletes = [k for k, v in rows.items() if v is None]
             upserts = [v[1] for v in rows.values() if v is not None and v[0] == "row"]
             patches = [(k, v[1]) for k, v in rows.items() if v is not None and v[0] == "patch"]
@@ -590,13 +656,10 @@ class _Batch:
                 self._upsert_partial(table, target, image)
             if table.ref in self.t.filters:
                 written = upserts + partials + [_key_row(table, key) for key, _ in patches]
-                self.t._drop_filtered(self.cur, table, target, written)
-        self.final.clear()
-        self.expected.clear()
-        for ref, events in self.keyless.items():
+                self.t._drop_filtered(cur, table, target, written)
+        for ref, events in seg.keyless.items():
             self._apply_keyless(self.schemas[ref], self.selection.target(ref), events)
-            self.t._drop_filtered(self.cur, self.schemas[ref], self.selection.target(ref), [])
-        self.keyless.clear()
+            self.t._drop_filtered(cur, self.schemas[ref], self.selection.target(ref), [])
 
     def _resolve_conflicts(self, table: TableSchema, target: TableRef, rows: dict[Row, _State],
                            expected: dict[Row, bool]) -> dict[Row, _State]:
@@ -625,8 +688,8 @@ class _Batch:
         query = sql.SQL("SELECT {} FROM {} WHERE {}").format(texts, _ident(target), self._key_where(table))
         found: set[Row] = set()
         for key in keys:
-            self.cur.execute(query, key)
-            if self.cur.fetchone() is not None:
+            self._cursor.execute(query, key)
+            if self._cursor.fetchone() is not None:
                 found.add(key)
         return found
 
@@ -636,33 +699,33 @@ class _Batch:
         values are PostgreSQL text, so a typed temporary table spares casting them by type name)."""
         if len(keys) <= STAGE_ABOVE:
             if keys:
-                self.cur.executemany(sql.SQL("DELETE FROM {} WHERE {}").format(
+                self._cursor.executemany(sql.SQL("DELETE FROM {} WHERE {}").format(
                     _ident(target), self._key_where(table)), keys)
             return
         names = [sql.Identifier(k) for k in table.key]
         stage = sql.Identifier("opendrs_stage_keys")
-        self.cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(stage))
-        self.cur.execute(sql.SQL("CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT {} FROM {} LIMIT 0").format(
+        self._cursor.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(stage))
+        self._cursor.execute(sql.SQL("CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT {} FROM {} LIMIT 0").format(
             stage, sql.SQL(", ").join(names), _ident(target)))
-        with self.cur.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(stage, sql.SQL(", ").join(names))) as copy:
+        with self._cursor.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(stage, sql.SQL(", ").join(names))) as copy:
             for key in keys:
                 copy.write_row(key)
-        self.cur.execute(sql.SQL("DELETE FROM {} t USING {} s WHERE {}").format(
+        self._cursor.execute(sql.SQL("DELETE FROM {} t USING {} s WHERE {}").format(
             _ident(target), stage, sql.SQL(" AND ").join(sql.SQL("t.{} = s.{}").format(n, n) for n in names)))
-        self.cur.execute(sql.SQL("DROP TABLE {}").format(stage))
+        self._cursor.execute(sql.SQL("DROP TABLE {}").format(stage))
 
     def _upsert(self, table: TableSchema, target: TableRef, rows: list[Row]) -> None:
         if not rows:
             return
         if len(rows) > STAGE_ABOVE:
-            self.t._stage_upsert(self.cur, table, target, rows)
+            self.t._stage_upsert(self._cursor, table, target, rows, count=False)
             return
         idx = [i for i, c in enumerate(table.columns) if not c.generated]
         cols = sql.SQL(", ").join(sql.Identifier(table.columns[i].name) for i in idx)
         marks = sql.SQL(", ").join(sql.Placeholder() * len(idx))
         query = sql.SQL("INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE VALUES ({}) {}").format(
             _ident(target), cols, marks, self.t._on_conflict(table, target))
-        self.cur.executemany(query, [tuple(r[i] for i in idx) for r in rows])
+        self._cursor.executemany(query, [tuple(r[i] for i in idx) for r in rows])
 
     def _upsert_partial(self, table: TableSchema, target: TableRef, image: Row) -> None:
         """Upsert of the columns ``image`` has (not UNCHANGED_TOAST): the others keep their value or default."""
@@ -674,7 +737,7 @@ class _Batch:
             sql.SQL(", ").join(sql.Identifier(k) for k in table.key), sql.SQL(", ").join(
                 sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(c), sql.Identifier(c)) for c in sets)) if (
             sets) else sql.SQL("ON CONFLICT DO NOTHING")  # conflict policies were resolved before the write
-        self.cur.execute(sql.SQL("INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE VALUES ({}) {}").format(
+        self._cursor.execute(sql.SQL("INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE VALUES ({}) {}").format(
             _ident(target), cols, sql.SQL(", ").join(sql.Placeholder() * len(idx)), conflict),
             [image[i] for i in idx])
 
@@ -688,7 +751,7 @@ class _Batch:
         query = sql.SQL("UPDATE {} SET {} WHERE {}").format(
             _ident(target), sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(n)) for n, _ in sets),
             self._key_where(table))
-        self.cur.execute(query, [v for _, v in sets] + list(key))
+        self._cursor.execute(query, [v for _, v in sets] + list(key))
 
     def _apply_keyless(self, table: TableSchema, target: TableRef,
                        events: list[tuple[str, Row | None, Row | None]]) -> None:
@@ -710,19 +773,19 @@ class _Batch:
                 match = sql.SQL("(tableoid, ctid) = (SELECT tableoid, ctid FROM {} WHERE {} LIMIT 1)").format(
                     _ident(target), sql.SQL(" AND ").join(conds) if conds else sql.SQL("true"))
                 if op == Op.DELETE or after is None:
-                    self.cur.execute(sql.SQL("DELETE FROM {} WHERE {}").format(_ident(target), match), args)
+                    self._cursor.execute(sql.SQL("DELETE FROM {} WHERE {}").format(_ident(target), match), args)
                     continue
                 sets = [(c.name, after[i]) for i, c in cols
                         if after[i] is not UNCHANGED_TOAST and c.name not in identity]
                 if sets:
-                    self.cur.execute(sql.SQL("UPDATE {} SET {} WHERE {}").format(
+                    self._cursor.execute(sql.SQL("UPDATE {} SET {} WHERE {}").format(
                         _ident(target), sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(n))
                                                            for n, _ in sets), match), [v for _, v in sets] + args)
             elif op == Op.INSERT and after is not None:
                 sent = [(i, c) for i, c in cols if after[i] is not UNCHANGED_TOAST]  # see _upsert_partial
                 names = sql.SQL(", ").join(sql.Identifier(c.name) for _, c in sent)
                 marks = sql.SQL(", ").join(sql.Placeholder() * len(sent))
-                self.cur.execute(sql.SQL("INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE VALUES ({})").format(
+                self._cursor.execute(sql.SQL("INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE VALUES ({})").format(
                     _ident(target), names, marks), [after[i] for i, _ in sent])
             elif op == Op.UPDATE and after is not None:
                 raise PgEngineError(f"an UPDATE of {table.ref} came without its old row: a table without a key "
