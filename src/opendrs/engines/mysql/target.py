@@ -258,7 +258,7 @@ class MySQLTarget:
             upserts = [v for v in rows.values() if v is not None]
             self._delete_keys(cur, schema, target, deleted)
             if upserts:
-                self._upsert(cur, schema, target, upserts)
+                self._upsert(cur, schema, target, upserts, count=False)
         for ref, events in plan.keyless.items():
             self._apply_keyless(cur, plan.schemas[ref], plan.selection.target(ref), events)
 
@@ -288,7 +288,8 @@ class MySQLTarget:
             found.update(tuple(r) for r in cur.fetchall())
         return found
 
-    def _upsert(self, cur: Any, table: TableSchema, target: TableRef, rows: Sequence[Row]) -> int:
+    def _upsert(self, cur: Any, table: TableSchema, target: TableRef, rows: Sequence[Row], count: bool = True) -> int:
+        """REPLACE the rows; returns their bytes when ``count`` (CDC apply does not report them)."""
         cols = [i for i, c in enumerate(table.columns) if not c.generated]
         if len(cols) == len(table.columns):
             args: Sequence[Row] = rows
@@ -299,7 +300,7 @@ class MySQLTarget:
         condition = self.filters.get(table.ref)
         if condition:
             self._drop_filtered(cur, table, target, rows, condition)
-        return sum(_row_bytes(r) for r in args)
+        return sum(_row_bytes(r) for r in args) if count else 0
 
     def _drop_filtered(self, cur: Any, table: TableSchema, target: TableRef, rows: Sequence[Row],
                        condition: str) -> None:

@@ -479,8 +479,11 @@ class PgReplication:
                         raise
                     raise translated from exc
                 if msg is not None:
-                    txn = decoder.feed(msg.payload)
+                    payload = msg.payload
+                    txn = decoder.feed(payload)
                     if txn is None:
+                        if payload[0] != 0x43:  # only a Commit ('C') can leave a transaction in pieces
+                            continue
                         parts = decoder.take_parts()
                         if parts is None:
                             continue
