@@ -399,17 +399,16 @@ class PostgresTarget:
     def _create_stage(self, cur: psycopg.Cursor[Any], table: TableSchema, target: TableRef) -> sql.Composable:
         cols = sql.SQL(", ").join(sql.Identifier(c.name) for c in table.columns if not c.generated)
         stage = sql.Identifier("opendrs_stage")
-        cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(stage))
-        cur.execute(sql.SQL("CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT {} FROM {} LIMIT 0").format(
-            stage, cols, _ident(target)))
+        # Statements without parameters go out together: one round trip (CDC writes wait on each one)
+        cur.execute(sql.SQL("DROP TABLE IF EXISTS {s}; CREATE TEMP TABLE {s} ON COMMIT DROP AS SELECT {c} FROM {t} "
+                            "LIMIT 0").format(s=stage, c=cols, t=_ident(target)))
         return stage
 
     def _merge_stage(self, cur: psycopg.Cursor[Any], table: TableSchema, target: TableRef,
                      stage: sql.Composable) -> None:
         cols = sql.SQL(", ").join(sql.Identifier(c.name) for c in table.columns if not c.generated)
-        cur.execute(sql.SQL("INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM {} {}").format(
-            _ident(target), cols, cols, stage, self._on_conflict(table, target)))
-        cur.execute(sql.SQL("DROP TABLE {}").format(stage))
+        cur.execute(sql.SQL("INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM {} {}; DROP TABLE {}").format(
+            _ident(target), cols, cols, stage, self._on_conflict(table, target), stage))
 
     def _on_conflict(self, table: TableSchema, target: TableRef, policy: str = "overwrite") -> sql.Composable:
         key = sql.SQL(", ").join(sql.Identifier(k) for k in table.key)
@@ -704,15 +703,13 @@ class _Batch:
             return
         names = [sql.Identifier(k) for k in table.key]
         stage = sql.Identifier("opendrs_stage_keys")
-        self._cursor.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(stage))
-        self._cursor.execute(sql.SQL("CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT {} FROM {} LIMIT 0").format(
-            stage, sql.SQL(", ").join(names), _ident(target)))
+        self._cursor.execute(sql.SQL("DROP TABLE IF EXISTS {s}; CREATE TEMP TABLE {s} ON COMMIT DROP AS SELECT {c} "
+                                     "FROM {t} LIMIT 0").format(s=stage, c=sql.SQL(", ").join(names), t=_ident(target)))
         with self._cursor.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(stage, sql.SQL(", ").join(names))) as copy:
             for key in keys:
                 copy.write_row(key)
-        self._cursor.execute(sql.SQL("DELETE FROM {} t USING {} s WHERE {}").format(
-            _ident(target), stage, sql.SQL(" AND ").join(sql.SQL("t.{} = s.{}").format(n, n) for n in names)))
-        self._cursor.execute(sql.SQL("DROP TABLE {}").format(stage))
+        self._cursor.execute(sql.SQL("DELETE FROM {} t USING {} s WHERE {}; DROP TABLE {}").format(
+            _ident(target), stage, sql.SQL(" AND ").join(sql.SQL("t.{} = s.{}").format(n, n) for n in names), stage))
 
     def _upsert(self, table: TableSchema, target: TableRef, rows: list[Row]) -> None:
         if not rows:
