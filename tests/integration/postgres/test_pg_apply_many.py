@@ -52,3 +52,41 @@ def test_many_deletes_of_typed_and_composite_keys_remove_exactly_those_rows(post
     finally:
         target.close()
         postgres_target.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+
+
+def test_many_upserts_with_awkward_text_arrive_byte_exact(postgres_target: PostgresServer) -> None:
+    """Big upserts go through a COPY stage: escapes, NULLs, '' and generated columns must survive."""
+    db = f"pgapply_{uuid.uuid4().hex[:8]}"
+    postgres_target.execute(f'CREATE DATABASE "{db}"')
+    ep = EndpointConfig("postgresql", postgres_target.host, postgres_target.port, postgres_target.user,
+                        postgres_target.password, db_name=db)
+    with psycopg.connect(host=ep.host, port=ep.port, user=ep.user, password=ep.password, dbname=db,
+                         autocommit=True) as conn:
+        conn.execute("CREATE TABLE public.t (id int PRIMARY KEY, v text, j jsonb, g int GENERATED ALWAYS AS (id * 2) "
+                     "STORED, b bytea)")
+        conn.execute("INSERT INTO public.t (id, v) SELECT i, 'old' FROM generate_series(1, 100) i")
+    awkward = ["tab\there", "line\nbreak", "cr\rx", "back\\slash", "\\N", "", "ü😀", "\\\\t", "end\\"]
+    table = TableSchema(TableRef("public", "t"), [
+        Column("id", "int4", "integer"), Column("v", "text", "text"), Column("j", "jsonb", "jsonb"),
+        Column("g", "int4", "integer", generated=True), Column("b", "bytea", "bytea")], key=("id",))
+    want: dict[int, tuple[str | None, str | None, str | None]] = {}
+    events = []
+    for i in range(1, STAGE_ABOVE * 2):
+        v = None if i % 7 == 0 else awkward[i % len(awkward)] + str(i)
+        j = None if i % 5 == 0 else '{"k": "a\\tb\\\\c"}'
+        b = "\\x00ff" if i % 2 else None
+        op = Op.UPDATE if i <= 100 else Op.INSERT
+        events.append(ChangeEvent(op, table.ref, (str(i), None, None, None, None) if op is Op.UPDATE else None,
+                                  (str(i), v, j, None, b)))
+        want[i] = (v, j, b)
+    target = PostgresTarget(ep, ep)
+    try:
+        target.apply("job", [Transaction(events, PgPosition(100), 0.0)], Catalog(tables=[table]),
+                     Selection(everything=False, databases={"public": None}), {"lsn": 100})
+        with psycopg.connect(host=ep.host, port=ep.port, user=ep.user, password=ep.password, dbname=db) as conn:
+            got = {r[0]: (r[1], r[2], r[3]) for r in conn.execute(
+                "SELECT id, v, j::text, b::text FROM public.t WHERE g = id * 2").fetchall()}
+        assert got == {i: (v, None if j is None else '{"k": "a\\tb\\\\c"}', b) for i, (v, j, b) in want.items()}
+    finally:
+        target.close()
+        postgres_target.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
