@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 import typer
 
 from opendrs import __version__
+
+# How soon a thread waiting for the GIL gets it (CPython's default: 5 ms). A CDC task runs capture,
+# planning and a writer thread that mostly waits on the target and then needs the GIL back after
+# every round trip; at 5 ms it queued behind the busy capture thread each time. PostgreSQL bench
+# catch-up (500 k changes, same box, one run each): 17.7-21.8 s (median 19.5 s, 5 runs) at 5 ms,
+# 16.7-19.1 s (median 17.5 s, 3 runs) at 0.5 ms, 17.3-18.3 s at 1 ms; 0.05 ms was slower again
+# (switching itself costs). A modest gain, within the box's noise for any single run.
+SWITCH_INTERVAL_S = 0.0005
 
 app = typer.Typer(help="OpenDRS: self-hosted Data Replication Service.", no_args_is_help=True)
 
@@ -26,6 +35,7 @@ def serve(
     from opendrs.api.app import create_app
     from opendrs.settings import Settings
 
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings(host=host, port=port, data_dir=data_dir, store_url=store_url)
     uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, timeout_graceful_shutdown=30)
