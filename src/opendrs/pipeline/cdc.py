@@ -307,6 +307,7 @@ class Cdc:
                     report(self.stats)
                     last_report = now
                 if self.stopping():
+                    self._drain()  # a stop still reports (raises) a failed last write
                     return
         finally:
             self._stop_capture.set()
@@ -314,7 +315,10 @@ class Cdc:
             thread.join(timeout=10)
 
     def _finish_writer(self) -> None:
-        """On the way out: the write in flight completes (it holds the target connection) before we return."""
+        """On the way out: the write in flight completes (it holds the target connection) before we return.
+
+        Normal endings drained already; here the loop is leaving with an error of its own, which is
+        the one raised."""
         try:
             self._drain()
         except Exception:  # noqa: BLE001 - the error being raised already says why the task ends

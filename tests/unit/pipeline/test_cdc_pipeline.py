@@ -149,3 +149,21 @@ def test_a_target_without_a_plan_step_gets_every_transaction_once_in_order() -> 
     assert target.applied == list(range(1, 51))
     assert cdc.stats.applied_changes == 50 and cdc.stats.position == {"n": 50}
     assert all(name.startswith("apply-") for name in target.threads)
+
+
+def test_a_stop_still_reports_the_last_write_failing() -> None:
+    source = Source(txns(3), burst=3)
+    target = PlanningTarget(fail_on_write=1)
+    target.release.set()
+    planned = threading.Event()
+    original = target.plan
+
+    def plan(batch: Sequence[Transaction], catalog: Catalog, selection: Selection) -> list[int]:
+        planned.set()
+        return original(batch, catalog, selection)
+
+    target.plan = plan  # type: ignore[method-assign]
+    cdc = make_cdc(source, target, batch_changes=3, stopping=planned.is_set)
+    with pytest.raises(RuntimeError, match="target went away"):
+        cdc.run(lambda stats: None, lambda: None)
+    assert cdc.stats.applied_changes == 0
