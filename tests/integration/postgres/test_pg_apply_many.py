@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from typing import Any
 
 import psycopg
+import pytest
 
 from harness import PostgresServer
 from opendrs.engines.base import EndpointConfig
@@ -14,13 +17,25 @@ from opendrs.pipeline.model import Catalog, ChangeEvent, Column, Op, TableRef, T
 from opendrs.pipeline.selection import Selection
 
 
-def test_many_deletes_of_typed_and_composite_keys_remove_exactly_those_rows(postgres_target: PostgresServer) -> None:
+@pytest.fixture
+def ep(postgres_target: PostgresServer) -> Iterator[EndpointConfig]:
+    """A fresh database on the throwaway target, dropped afterwards."""
     db = f"pgapply_{uuid.uuid4().hex[:8]}"
     postgres_target.execute(f'CREATE DATABASE "{db}"')
-    ep = EndpointConfig("postgresql", postgres_target.host, postgres_target.port, postgres_target.user,
-                        postgres_target.password, db_name=db)
-    with psycopg.connect(host=ep.host, port=ep.port, user=ep.user, password=ep.password, dbname=db,
-                         autocommit=True) as conn:
+    try:
+        yield EndpointConfig("postgresql", postgres_target.host, postgres_target.port, postgres_target.user,
+                             postgres_target.password, db_name=db)
+    finally:
+        postgres_target.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+
+
+def connect(ep: EndpointConfig, autocommit: bool = False) -> psycopg.Connection[Any]:
+    return psycopg.connect(host=ep.host, port=ep.port, user=ep.user, password=ep.password, dbname=ep.db_name,
+                           autocommit=autocommit)
+
+
+def test_many_deletes_of_typed_and_composite_keys_remove_exactly_those_rows(ep: EndpointConfig) -> None:
+    with connect(ep, autocommit=True) as conn:
         conn.execute("CREATE TABLE public.c (region text, n int, at date, v text, PRIMARY KEY (region, n, at))")
         conn.execute("CREATE TABLE public.u (id uuid PRIMARY KEY, v int)")
         conn.execute("INSERT INTO public.c SELECT CASE WHEN i % 2 = 0 THEN 'ü-east' ELSE 'west''s' END, i, "
@@ -42,7 +57,7 @@ def test_many_deletes_of_typed_and_composite_keys_remove_exactly_those_rows(post
     try:
         target.apply("job", [Transaction(events, PgPosition(100), 0.0)], Catalog(tables=[c, u]),
                      Selection(everything=False, databases={"public": None}), {"lsn": 100})
-        with psycopg.connect(host=ep.host, port=ep.port, user=ep.user, password=ep.password, dbname=db) as conn:
+        with connect(ep) as conn:
             assert conn.execute("SELECT count(*), count(*) FILTER (WHERE n % 3 = 0) FROM public.c").fetchone() == (
                 2000 - len(doomed_c), 0)
             assert conn.execute("SELECT count(*), count(*) FILTER (WHERE v % 4 = 0) FROM public.u").fetchone() == (
@@ -51,17 +66,11 @@ def test_many_deletes_of_typed_and_composite_keys_remove_exactly_those_rows(post
         assert target.read_checkpoint("job", "cdc") == {"lsn": 100}
     finally:
         target.close()
-        postgres_target.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
 
 
-def test_many_upserts_with_awkward_text_arrive_byte_exact(postgres_target: PostgresServer) -> None:
+def test_many_upserts_with_awkward_text_arrive_byte_exact(ep: EndpointConfig) -> None:
     """Big upserts go through a COPY stage: escapes, NULLs, '' and generated columns must survive."""
-    db = f"pgapply_{uuid.uuid4().hex[:8]}"
-    postgres_target.execute(f'CREATE DATABASE "{db}"')
-    ep = EndpointConfig("postgresql", postgres_target.host, postgres_target.port, postgres_target.user,
-                        postgres_target.password, db_name=db)
-    with psycopg.connect(host=ep.host, port=ep.port, user=ep.user, password=ep.password, dbname=db,
-                         autocommit=True) as conn:
+    with connect(ep, autocommit=True) as conn:
         conn.execute("CREATE TABLE public.t (id int PRIMARY KEY, v text, j jsonb, g int GENERATED ALWAYS AS (id * 2) "
                      "STORED, b bytea)")
         conn.execute("INSERT INTO public.t (id, v) SELECT i, 'old' FROM generate_series(1, 100) i")
@@ -83,10 +92,9 @@ def test_many_upserts_with_awkward_text_arrive_byte_exact(postgres_target: Postg
     try:
         target.apply("job", [Transaction(events, PgPosition(100), 0.0)], Catalog(tables=[table]),
                      Selection(everything=False, databases={"public": None}), {"lsn": 100})
-        with psycopg.connect(host=ep.host, port=ep.port, user=ep.user, password=ep.password, dbname=db) as conn:
+        with connect(ep) as conn:
             got = {r[0]: (r[1], r[2], r[3]) for r in conn.execute(
                 "SELECT id, v, j::text, b::text FROM public.t WHERE g = id * 2").fetchall()}
         assert got == {i: (v, None if j is None else '{"k": "a\\tb\\\\c"}', b) for i, (v, j, b) in want.items()}
     finally:
         target.close()
-        postgres_target.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
