@@ -98,3 +98,24 @@ def test_many_upserts_with_awkward_text_arrive_byte_exact(ep: EndpointConfig) ->
         assert got == {i: (v, None if j is None else '{"k": "a\\tb\\\\c"}', b) for i, (v, j, b) in want.items()}
     finally:
         target.close()
+
+
+def test_conflict_policy_ignore_with_many_keys_checks_them_in_one_staged_join(ep: EndpointConfig) -> None:
+    """Above STAGE_ABOVE keys the conflict check joins a typed key stage; keys match as the source sent them."""
+    with connect(ep, autocommit=True) as conn:
+        conn.execute("CREATE TABLE public.n (k numeric(10,2), d date, v text, PRIMARY KEY (k, d))")
+        conn.execute("INSERT INTO public.n SELECT i, DATE '2024-01-01', 'target' FROM generate_series(1, 300, 2) i")
+    table = TableSchema(TableRef("public", "n"), [Column("k", "numeric", "numeric(10,2)"), Column("d", "date", "date"),
+                                                  Column("v", "text", "text")], key=("k", "d"))
+    # '7' is stored as 7.00: the target prints the key differently from how the source sent it
+    events = [ChangeEvent(Op.INSERT, table.ref, None, (str(i), "2024-01-01", "source")) for i in range(1, 301)]
+    events.append(ChangeEvent(Op.DELETE, table.ref, ("1000", "2024-01-01", None), None))  # a row that is not there
+    target = PostgresTarget(ep, ep)
+    try:
+        target.apply("job", [Transaction(events, PgPosition(100), 0.0)], Catalog(tables=[table]),
+                     Selection(everything=False, databases={"public": None}), {"lsn": 100}, conflict_policy="ignore")
+        with connect(ep) as conn:
+            got = dict(conn.execute("SELECT k::int, v FROM public.n").fetchall())
+        assert got == {i: "target" if i % 2 else "source" for i in range(1, 301)}
+    finally:
+        target.close()
