@@ -264,6 +264,7 @@ class Cdc:
         thread = threading.Thread(target=self._capture, name=f"capture-{self.job_id[:6]}", daemon=True)
         thread.start()
         last_report = 0.0
+        reported_unknown = False  # the last report had no lag yet (nothing committed)
         try:
             while True:
                 batch: list[Transaction] = []
@@ -303,9 +304,13 @@ class Cdc:
                     self._drain()  # nothing more right now: finish the write so acks and stats are current
                 self._measure_delay(idle)
                 now = time.monotonic()
-                if now - last_report >= self.settings.report_seconds:
+                # A write commits one loop after it was planned: report the first known lag at once
+                # instead of a report interval later (a target outage may come in between).
+                if now - last_report >= self.settings.report_seconds or (
+                        reported_unknown and self.stats.delay_ms >= 0):
                     report(self.stats)
                     last_report = now
+                    reported_unknown = self.stats.delay_ms < 0
                 if self.stopping():
                     self._drain()  # a stop still reports (raises) a failed last write
                     return
