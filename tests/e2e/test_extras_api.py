@@ -148,7 +148,7 @@ def _params(resp: Any, group: str) -> dict[str, str]:
 
 def test_tuning_params_round_trip(sdk: Any, http: DrsHttpClient, task: str) -> None:
     defaults = sdk.query_tuning_params(QueryTuningParamsRequest(job_id=task))
-    assert _params(defaults, "full_sync") == {"read_chunk_rows": "10000", "write_batch_rows": "1000",
+    assert _params(defaults, "full_sync") == {"read_chunk_rows": "10000", "write_batch_rows": "10000",
                                               "parallel_tables": "4"}
     assert _params(defaults, "incre_apply") == {"apply_batch_rows": "500", "apply_threads": "1"}
     assert defaults.incre_capture == [] and defaults.incre_relay == []
@@ -173,11 +173,11 @@ def test_tuning_params_round_trip(sdk: Any, http: DrsHttpClient, task: str) -> N
     raw_error(http, "GET", f"/v3/{{project_id}}/job/{UNKNOWN}/tuning-params/query-params", code="DRS.M00298")
     query = f"/v3/{{project_id}}/job/{task}/tuning-params/query-params"
     assert {p["param_name"]: p["param_value"] for p in http.call("GET", query)["full_sync"]}["write_batch_rows"] \
-        == "1000"
+        == "10000"
 
     reset = http.call("PUT", path, {"recovery": True, "full_sync": {"parallel_tables": 2}})
     values = {p["param_name"]: p["param_value"] for p in reset["full_sync"] + reset["incre_apply"]}
-    assert values == {"read_chunk_rows": "10000", "write_batch_rows": "1000", "parallel_tables": "2",
+    assert values == {"read_chunk_rows": "10000", "write_batch_rows": "10000", "parallel_tables": "2",
                       "apply_batch_rows": "500", "apply_threads": "1"}
     detail = http.call("POST", "/v3/{project_id}/jobs/batch-detail", {"jobs": [task]})["results"][0]
     assert detail["id"] == task

@@ -287,7 +287,7 @@ class Tunable:
 TUNING_GROUPS = ("full_sync", "incre_capture", "incre_apply", "incre_relay")
 TUNABLES: tuple[Tunable, ...] = (
     Tunable("full_sync", "read_chunk_rows", 10_000, 100, 1_000_000, "rows read per snapshot chunk"),
-    Tunable("full_sync", "write_batch_rows", 1_000, 1, 100_000, "rows per target insert batch"),
+    Tunable("full_sync", "write_batch_rows", 10_000, 1, 100_000, "rows per target load transaction"),
     Tunable("full_sync", "parallel_tables", 4, 1, 64, "tables copied at the same time"),
     Tunable("incre_apply", "apply_batch_rows", 500, 1, 100_000, "change rows per target transaction"),
     Tunable("incre_apply", "apply_threads", 1, 1, 64, "parallel apply workers"),

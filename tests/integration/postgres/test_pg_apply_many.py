@@ -1,4 +1,5 @@
-"""PostgreSQL CDC apply of large batches on a real target: many deletes go through a typed key stage."""
+"""PostgreSQL apply of large batches on a real target: many deletes go through a typed key stage; full-load
+batches over rows the target already had become upserts."""
 
 from __future__ import annotations
 
@@ -11,9 +12,19 @@ import pytest
 
 from harness import PostgresServer
 from opendrs.engines.base import EndpointConfig
+from opendrs.engines.postgres.bulk import FORMAT
 from opendrs.engines.postgres.position import PgPosition
 from opendrs.engines.postgres.target import STAGE_ABOVE, PostgresTarget
-from opendrs.pipeline.model import Catalog, ChangeEvent, Column, Op, TableRef, TableSchema, Transaction
+from opendrs.pipeline.model import (
+    Catalog,
+    ChangeEvent,
+    Column,
+    EncodedBatch,
+    Op,
+    TableRef,
+    TableSchema,
+    Transaction,
+)
 from opendrs.pipeline.selection import Selection
 
 
@@ -119,3 +130,27 @@ def test_conflict_policy_ignore_with_many_keys_checks_them_in_one_staged_join(ep
         assert got == {i: "target" if i % 2 else "source" for i in range(1, 301)}
     finally:
         target.close()
+
+
+def test_full_load_batch_over_rows_the_target_had_is_written_again_as_an_upsert(ep: EndpointConfig) -> None:
+    """A COPY that hits a key already on the target rolls back whole; the batch goes again as an upsert,
+    with its checkpoint in the same transaction (also a checkpoint whose text needs quoting)."""
+    with connect(ep, autocommit=True) as conn:
+        conn.execute("CREATE TABLE public.t (id int PRIMARY KEY, v text)")
+        conn.execute("INSERT INTO public.t VALUES (2, 'old'), (5, 'old')")
+    table = TableSchema(TableRef("public", "t"), [Column("id", "int4", "integer"), Column("v", "text", "text")],
+                        key=("id",))
+    data = "".join(f"{i}\tnew {i}\\tx\n" for i in range(1, 7)).encode()
+    doc = {"last_key": ["6"], "rows": 6, "note": "it's a \\ test"}
+    target = PostgresTarget(ep, ep)
+    try:
+        target.load_encoded("job", table, table.ref, EncodedBatch(format=FORMAT, data=data, rows=6, last_key=("6",)),
+                            checkpoint=("range:'x'", doc))
+        assert target.read_checkpoint("job", "range:'x'") == doc
+        target.load("job", table, table.ref, [("7", "row 7"), ("1", "row 1")], checkpoint=("range:y", {"rows": 2}))
+        assert target.read_checkpoint("job", "range:y") == {"rows": 2}
+    finally:
+        target.close()
+    with connect(ep) as conn:
+        rows = conn.execute("SELECT id, v FROM public.t ORDER BY id").fetchall()
+    assert rows == [(1, "row 1"), *((i, f"new {i}\tx") for i in range(2, 7)), (7, "row 7")]
