@@ -163,7 +163,8 @@ class PostgresTarget:
                                    post=[e for e in structure.post if not _capture_entry(e, ours)])
 
     def prepare(self, catalog: Catalog, selection: Selection, drop_existing: bool) -> None:
-        """Types, tables (with their keys), sequences, views and functions, in one transaction."""
+        """Types, tables, sequences, views and functions, in one transaction; keys too, except those of
+        new tables the COPY fast path fills (``schema.deferrable_keys``: ``finish`` builds them)."""
         structure = self._plan(catalog, selection)
         try:
             with self.conn.cursor() as cur:
@@ -171,7 +172,10 @@ class PostgresTarget:
                     for table in catalog.tables:
                         cur.execute(sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(_ident(selection.target(
                             table.ref))))
-            schema.apply_entries(self.conn, structure.header, structure.pre, "structure before the data")
+                new = [t.ref for t in catalog.tables if self.accepts_encoded(t, bulk.FORMAT)
+                       and not self._exists(cur, selection.target(t.ref))]
+            keys, _ = schema.deferrable_keys(structure.keys, new)
+            schema.apply_entries(self.conn, structure.header, structure.pre + keys, "structure before the data")
             with self.conn.cursor() as cur:
                 schema.rename(cur, catalog, selection, forward=True)
                 cur.execute("RESET search_path")
@@ -191,7 +195,9 @@ class PostgresTarget:
         try:
             with self.conn.cursor() as cur:
                 schema.rename(cur, catalog, selection, forward=False)
-            schema.apply_entries(self.conn, structure.header, late, "structure after the data")
+                # Keys ``prepare`` left for after the data: those of tables with no unique index yet.
+                keys = [e for e in structure.keys if e.kind != "INDEX ATTACH" and not self._keyed(cur, e)]
+            schema.apply_entries(self.conn, structure.header, keys + late, "structure after the data")
             with self.conn.cursor() as cur:
                 schema.rename(cur, catalog, selection, forward=True)
                 cur.execute("RESET search_path")
@@ -202,6 +208,19 @@ class PostgresTarget:
         self.sync_sequences(catalog, selection)
         if self.fill_materialized_views:
             self._refresh_materialized_views(catalog, selection)
+
+    @staticmethod
+    def _exists(cur: psycopg.Cursor[Any], ref: TableRef) -> bool:
+        row = cur.execute("SELECT to_regclass(%s) IS NOT NULL",
+                          (sql.SQL("{}").format(_ident(ref)).as_string(cur),)).fetchone()
+        return bool(row and row[0])
+
+    @staticmethod
+    def _keyed(cur: psycopg.Cursor[Any], key: schema.Entry) -> bool:
+        """Whether the table of a key entry (named as the source's dump prints it) has a unique index."""
+        row = cur.execute("SELECT EXISTS (SELECT 1 FROM pg_index WHERE indrelid = to_regclass(%s) AND indisunique)",
+                          (schema.key_table(key),)).fetchone()
+        return bool(row and row[0])
 
     def sync_sequences(self, catalog: Catalog, selection: Selection) -> None:
         """Sequence values are not in the change stream: copy the source's current ones (load end, cut-over)."""
@@ -232,9 +251,7 @@ class PostgresTarget:
         return {str(name): _doc(doc) for name, doc in rows}
 
     def _put_checkpoint(self, cur: psycopg.Cursor[Any], job_id: str, name: str, doc: dict[str, Any]) -> None:
-        cur.execute(f"INSERT INTO {CHECKPOINTS} (job_id, name, doc) VALUES (%s, %s, %s::jsonb) "
-                    "ON CONFLICT (job_id, name) DO UPDATE SET doc = EXCLUDED.doc, updated_at = now()",
-                    (job_id, name, json.dumps(doc, default=str)))
+        cur.execute(_checkpoint_sql(job_id, name, doc))
 
     def write_checkpoint(self, job_id: str, name: str, doc: dict[str, Any]) -> None:
         with self._transaction() as cur:
@@ -332,16 +349,12 @@ class PostgresTarget:
         """A load transaction's last statement: asynchronous commit (``_LOAD_COMMIT``) and the checkpoint.
 
         Sent as ONE statement without parameters, so one round trip: with the servers and our
-        clients sharing two cores, each round trip waits for a busy CPU (measured: ~0.5 ms).
+        clients sharing the cores, every round trip can wait for a busy CPU.
         """
         if checkpoint is None:
             cur.execute(_LOAD_COMMIT)
-            return
-        name, doc = checkpoint
-        cur.execute(sql.SQL("{}; INSERT INTO {} (job_id, name, doc) VALUES ({}, {}, {}::jsonb) "
-                            "ON CONFLICT (job_id, name) DO UPDATE SET doc = EXCLUDED.doc, updated_at = now()").format(
-            sql.SQL(_LOAD_COMMIT), sql.SQL(CHECKPOINTS), sql.Literal(job_id), sql.Literal(name),
-            sql.Literal(json.dumps(doc, default=str))))
+        else:
+            cur.execute(sql.SQL("{}; {}").format(sql.SQL(_LOAD_COMMIT), _checkpoint_sql(job_id, *checkpoint)))
 
     def _copy_bytes(self, cur: psycopg.Cursor[Any], table: TableSchema, into: sql.Composable, data: bytes) -> None:
         cols = sql.SQL(", ").join(sql.Identifier(c.name) for c in table.columns if not c.generated)
@@ -493,6 +506,13 @@ class PostgresTarget:
                 cur.execute("RELEASE SAVEPOINT opendrs_ddl")
             self._put_checkpoint(cur, job_id, "cdc", checkpoint)
         self._identity.clear()
+
+
+def _checkpoint_sql(job_id: str, name: str, doc: dict[str, Any]) -> sql.Composed:
+    """The upsert of one checkpoint row, values as literals (no parameters: it can share a round trip)."""
+    return sql.SQL("INSERT INTO {} (job_id, name, doc) VALUES ({}, {}, {}::jsonb) ON CONFLICT (job_id, name) "
+                   "DO UPDATE SET doc = EXCLUDED.doc, updated_at = now()").format(
+        sql.SQL(CHECKPOINTS), sql.Literal(job_id), sql.Literal(name), sql.Literal(json.dumps(doc, default=str)))
 
 
 def _capture_entry(entry: schema.Entry, ours: str) -> bool:
