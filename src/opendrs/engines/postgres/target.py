@@ -300,8 +300,9 @@ class PostgresTarget:
         """COPY the batch straight into the table; if a row with the same key is there already (rows the
         target had before the load), write the batch again as staging + ``INSERT .. ON CONFLICT DO UPDATE``.
 
-        Why this shape: a plain COPY is the fastest write PostgreSQL has, and the key index
-        (created before the load) turns "already there" into a unique violation; the failed
+        Why this shape: a plain COPY is the fastest write PostgreSQL has, and the key index (built
+        before the load on a table the target already had) turns "already there" into a unique
+        violation; the failed
         transaction rolls back whole and the batch (still in memory) goes again as an upsert --
         so the common case pays nothing for idempotency, not even a savepoint's round trips.
         A delete-by-key-range first would cost an index probe per batch and is unsafe if the
