@@ -147,13 +147,17 @@ class ReplicationRunner:
         settings = self._tuned_full(job)
         load = FullLoad(job.id, catalog, selection, lambda: self.kit.source(job), lambda: self.kit.target(job),
                         settings, lambda: ctx.stopping, self._throttle(ctx))
+        began = time.monotonic()
         try:
             load.run(lambda snap: self._report_full(ctx, snap))
         except Cancelled as exc:
             raise Stopped(ctx.reason or "stopped") from exc
+        copied = time.monotonic()
+        log.info("job %s: rows copied in %.1fs; building the structure after the data", job.id, copied - began)
         target, source = self.kit.target(job), self.kit.source(job)
         try:
             target.finish(_split(catalog, cutover=False), selection)
+            log.info("job %s: structure after the data built in %.1fs", job.id, time.monotonic() - copied)
             # Where the load ended: CDC replays up to here over copied rows (see Cdc.loaded).
             target.write_checkpoint(job.id, "loaded", {"position": source.current_position().to_dict()})
         finally:
